@@ -1,0 +1,150 @@
+"""Checkpoints the lab's own code can load, with a run's full state in a file beside them.
+
+``MLP.8.pth`` is a plain ``state_dict`` with the lab's keys, so
+``model.load_state_dict(torch.load("MLP.8.pth"))`` works in the lab's scripts. Its
+``ModelConfig`` rides in the state dict's ``_metadata`` (which ``load_state_dict``
+ignores), so the file alone rebuilds its model. Everything else a run knows
+(training config, epoch, loss history, optimizer, scheduler and RNG state) goes to
+``MLP.8.pth.state`` beside it. Every write is atomic: a temp file, then a rename.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from collections import OrderedDict
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import torch
+
+from .errors import UserError
+from .model import MLPAutoencoder, ModelConfig
+
+CONFIG_KEY = "mnist_ae"  # where ModelConfig lives in the state dict's _metadata
+STATE_SUFFIX = ".state"
+LAB_KEYS = ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias",
+            "fc3.weight", "fc3.bias", "fc4.weight", "fc4.bias")
+
+
+def state_path(weights_path: str | Path) -> Path:
+    weights_path = Path(weights_path)
+    return weights_path.with_name(weights_path.name + STATE_SUFFIX)
+
+
+def check_writable(path: str | Path, what: str) -> Path:
+    """Fail before any work if ``path`` cannot be written, so no run is lost at the end."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise UserError(f"{what} path {path} is a folder; give a file name")
+    if not folder.is_dir():
+        raise UserError(f"{what} folder {folder} does not exist; create it or choose another path")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UserError(f"cannot write {what} {path}: permission denied; choose a writable path")
+    return path
+
+
+def atomic_write(path: str | Path, write) -> None:
+    """Call ``write(tmp_path)``, then rename over ``path``; a failure leaves ``path`` as it was."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save(path: str | Path, model: MLPAutoencoder, run_state: dict | None = None) -> None:
+    """Write the weights (lab format) and, when given, the run state beside them."""
+    if run_state is not None:
+        atomic_write(state_path(path), lambda tmp: torch.save(run_state, tmp))
+    weights = OrderedDict((k, v.detach().cpu()) for k, v in model.state_dict().items())
+    weights._metadata = {"": {CONFIG_KEY: asdict(model.config)}}
+    atomic_write(path, lambda tmp: torch.save(weights, tmp))
+
+
+def safe_load(path: str | Path, what: str = "checkpoint"):
+    """``torch.load(weights_only=True)`` with every failure turned into one clear line."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{what} {path} not found; check the path or train one with train.py")
+    if path.is_dir():
+        raise UserError(f"{what} {path} is a folder, not a file")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "weights_only" in str(err).lower() or "unsupported global" in str(err).lower():
+            raise UserError(
+                f"refusing to load {path}: it holds Python objects that could run code, not plain "
+                "weights; load only checkpoints you trust, re-saved as a state_dict"
+            ) from None
+        raise UserError(f"{path} is not a PyTorch checkpoint (corrupt or another format)") from None
+    except PermissionError:
+        raise UserError(f"cannot read {what} {path}: permission denied") from None
+    except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError, AttributeError,
+            TypeError, KeyError, IndexError):
+        raise UserError(
+            f"{path} is not a readable PyTorch checkpoint (truncated, corrupt or another format)"
+        ) from None
+
+
+def config_from_weights(state: dict, path: Path) -> ModelConfig:
+    """The saved ModelConfig, or one read off the weight shapes for files the lab wrote."""
+    if not isinstance(state, dict) or sorted(state) != sorted(LAB_KEYS) or not all(
+        isinstance(state[k], torch.Tensor) for k in LAB_KEYS
+    ):
+        found = ", ".join(sorted(map(str, state))[:4]) if isinstance(state, dict) else type(state).__name__
+        raise UserError(
+            f"{path} is not an MLP autoencoder checkpoint: expected keys fc1.weight ... fc4.bias, "
+            f"found {found or 'nothing'}"
+        )
+    saved = getattr(state, "_metadata", {}).get("", {}).get(CONFIG_KEY)
+    if saved is not None:
+        known = {f.name for f in fields(ModelConfig)}
+        try:
+            return ModelConfig(**{k: v for k, v in saved.items() if k in known})
+        except (TypeError, ValueError) as err:
+            raise UserError(f"{path} has an invalid saved model config: {err}") from None
+    hidden, input_dim = state["fc1.weight"].shape
+    side = round(input_dim ** 0.5)
+    image_shape = (1, side, side) if side * side == input_dim else (1, 1, input_dim)
+    return ModelConfig(input_dim=input_dim, hidden=hidden, bottleneck=state["fc2.weight"].shape[0],
+                       output_dim=state["fc4.weight"].shape[0], image_shape=image_shape)
+
+
+def load_model(path: str | Path, device: torch.device | str = "cpu") -> MLPAutoencoder:
+    """Rebuild a model from our checkpoint or from a plain state_dict the lab saved."""
+    path = Path(path)
+    state = safe_load(path)
+    config = config_from_weights(state, path)
+    model = MLPAutoencoder(config)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError:
+        shapes = ", ".join(f"{k} {tuple(state[k].shape)}" for k in ("fc1.weight", "fc2.weight", "fc3.weight"))
+        raise UserError(
+            f"{path} has inconsistent layer shapes ({shapes}); it is not a 4-layer MLP autoencoder"
+        ) from None
+    return model.to(device).eval()
+
+
+def load_run_state(path: str | Path) -> dict:
+    """The training state saved beside ``path``, for ``--resume``."""
+    run_path = state_path(path)
+    if not run_path.exists():
+        raise UserError(
+            f"cannot resume: {run_path} (the run state saved beside {path}) is missing; "
+            "start a new run without --resume"
+        )
+    state = safe_load(run_path, what="run state")
+    if not isinstance(state, dict) or "epoch" not in state:
+        raise UserError(f"{run_path} is not a run state written by train.py")
+    return state

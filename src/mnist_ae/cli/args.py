@@ -1,0 +1,61 @@
+"""Argument types and a parser whose errors are one line and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+from ..errors import EXIT_USAGE
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        sys.exit(EXIT_USAGE)
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of at least 0, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = non_negative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be above 0, got 0")
+    return value
+
+
+def add_data_args(parser: argparse.ArgumentParser) -> None:
+    from ..data import DATASETS
+
+    parser.add_argument("--data-root", default="./data", metavar="DIR",
+                        help="where torchvision keeps datasets (default ./data)")
+    parser.add_argument("--dataset", default="mnist", choices=list(DATASETS),
+                        help="which MNIST-style dataset (default mnist)")

@@ -1,0 +1,109 @@
+"""The lab's Steps 4-6: reconstruction, denoising and bottleneck interpolation."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .data import ImageSet
+from .errors import UserError
+from .model import MLPAutoencoder
+from .plots import image_row, save_figure
+
+LAB_NOISE_STD = math.sqrt(0.1)  # the lab's img + 0.1**0.5 * randn
+LAB_N_STEPS = 8
+FIGURE_NAMES = ("reconstruction.png", "denoising.png", "interpolation.png")
+
+
+@torch.no_grad()
+def reconstruct(model: MLPAutoencoder, image: torch.Tensor) -> torch.Tensor:
+    return model(image.reshape(1, -1))[0]
+
+
+@torch.no_grad()
+def denoise(model: MLPAutoencoder, image: torch.Tensor, noise_std: float = LAB_NOISE_STD,
+            generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Add the lab's Gaussian noise (unclipped, as the lab does) and reconstruct; returns (noisy, denoised)."""
+    noise = torch.randn(image.shape, generator=generator, dtype=image.dtype).to(image.device)
+    noisy = image + noise_std * noise
+    return noisy, reconstruct(model, noisy)
+
+
+def ask_index(prompt: str, size: int, input_fn=input, print_fn=print) -> int:
+    """Ask until the answer is an index in ``0..size-1``; end of input is a usage error."""
+    while True:
+        try:
+            answer = input_fn(f"{prompt} (0-{size - 1}): ").strip()
+        except EOFError:
+            raise UserError("no image index given and no input to read; pass --index N and --pair A B") from None
+        try:
+            index = int(answer)
+        except ValueError:
+            print_fn(f"{answer!r} is not a whole number; enter an index from 0 to {size - 1}")
+            continue
+        if 0 <= index < size:
+            return index
+        print_fn(f"{index} is out of range; enter an index from 0 to {size - 1}")
+
+
+@dataclass
+class LabRequest:
+    index: int | None = None
+    pair: tuple[int, int] | None = None
+    n_steps: int = LAB_N_STEPS
+    noise_std: float = LAB_NOISE_STD
+    seed: int | None = None
+
+
+def run_lab(model: MLPAutoencoder, images: ImageSet, request: LabRequest, out: Path | None,
+            show: bool, input_fn=input, print_fn=print) -> list[Path]:
+    """Steps 4-6 as the lab runs them; figures go to ``out`` and/or the screen."""
+    if model.config.input_dim != images.images[0].numel():
+        raise UserError(
+            f"the checkpoint expects {model.config.input_dim} pixels per image but {images.name} "
+            f"images have {images.images[0].numel()}; use the dataset the model was trained on"
+        )
+    device = next(model.parameters()).device
+    model.eval()
+    shape = model.config.image_shape
+    generator = torch.Generator().manual_seed(request.seed) if request.seed is not None else None
+    figures = []
+
+    print_fn("Running Step 4: reconstruction")
+    index = request.index
+    if index is None:
+        index = ask_index("Enter an image index", len(images), input_fn, print_fn)
+    image = images.image(index).to(device)
+    figures.append(image_row([image, reconstruct(model, image)], ["original", "reconstruction"],
+                             f"{images.name} {images.split} image {index}", shape, show))
+
+    print_fn("Running Step 5: denoising")
+    noisy, denoised = denoise(model, image, request.noise_std, generator)
+    figures.append(image_row([image, noisy, denoised], ["original", f"noisy (std {request.noise_std:.3g})",
+                                                        "denoised"],
+                             f"denoising image {index}", shape, show))
+
+    print_fn("Running Step 6: bottleneck interpolation")
+    pair = request.pair
+    if pair is None:
+        pair = (ask_index("Enter the first image index", len(images), input_fn, print_fn),
+                ask_index("Enter the second image index", len(images), input_fn, print_fn))
+    a, b = (images.image(i).to(device) for i in pair)
+    strip = model.interpolate(a, b, request.n_steps)
+    titles = [f"{i / (request.n_steps - 1):.2f}" for i in range(request.n_steps)]
+    figures.append(image_row(list(strip), titles, f"interpolating image {pair[0]} to image {pair[1]}",
+                             shape, show))
+
+    written = []
+    if out is not None:
+        for fig, name in zip(figures, FIGURE_NAMES):
+            save_figure(fig, out / name)
+            written.append(out / name)
+    if show:
+        import matplotlib.pyplot as plt
+
+        plt.show()
+    return written

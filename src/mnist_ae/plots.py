@@ -1,0 +1,66 @@
+"""Figures: the loss curve and rows of images, saved atomically or shown on screen."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import matplotlib
+
+from .checkpoint import atomic_write
+
+FIGURE_DPI = 120
+
+
+def has_display() -> bool:
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+def pyplot(interactive: bool = False):
+    """pyplot on a screen backend only when asked and a screen exists, else the file-only Agg."""
+    if not (interactive and has_display()):
+        matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path: str | Path) -> None:
+    path = Path(path)
+    fmt = path.suffix.lstrip(".") or "png"
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=FIGURE_DPI, bbox_inches="tight"))
+
+
+def loss_curve(losses: list[float], path: str | Path, test_mse: float | None = None,
+               title: str = "training loss") -> None:
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(8, 5))
+    epochs = range(1, len(losses) + 1)
+    ax.plot(epochs, losses, label="train", marker="." if len(losses) < 60 else None)
+    if test_mse is not None:
+        ax.axhline(test_mse, color="tab:orange", linestyle="--", label=f"test MSE {test_mse:.4f}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss (mean over pixels)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper right")
+    save_figure(fig, path)
+    plt.close(fig)
+
+
+def image_row(images, titles: list[str], suptitle: str, image_shape, interactive: bool = False):
+    """A row of grey images, pixels clipped to [0, 1] for display only, upscaled crisply."""
+    plt = pyplot(interactive)
+    fig, axes = plt.subplots(1, len(images), figsize=(2.2 * len(images), 2.6), squeeze=False)
+    height, width = image_shape[-2:]
+    for ax, image, title in zip(axes[0], images, titles):
+        ax.imshow(image.detach().cpu().reshape(height, width), cmap="gray", vmin=0.0, vmax=1.0,
+                  interpolation="nearest")
+        ax.set_title(title, fontsize=10)
+        ax.axis("off")
+    fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig

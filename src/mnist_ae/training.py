@@ -1,0 +1,235 @@
+"""The lab's training recipe, with the whole dataset on the device and no host sync per batch."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+
+import torch
+import torch.nn.functional as F
+from torch import optim
+from tqdm import tqdm
+
+from .data import streaming_loader
+from .errors import UserError
+from .model import MLPAutoencoder
+from .runtime import Runtime
+
+LOADERS = ("auto", "memory", "stream")
+LOSSES = ("mse", "bce")
+SCHEDULES = ("plateau", "onecycle")
+# Above this many bytes of float32 images the data streams from disk instead of living on the device.
+MEMORY_LOADER_LIMIT_BYTES = 4 * 1024**3
+
+
+@dataclass
+class TrainConfig:
+    """One training run; the defaults are the lab's recipe."""
+
+    epochs: int = 50
+    batch_size: int = 2048
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    loss: str = "mse"
+    schedule: str = "plateau"
+    train_noise: float = 0.0  # std of Gaussian noise on the inputs; targets stay clean
+    seed: int | None = None
+    dataset: str = "mnist"
+    loader: str = "auto"
+    precision: str = "fp32"
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise UserError(f"{name.replace('_', ' ')} must be a positive whole number, got {value}")
+        for name in ("lr", "weight_decay", "train_noise"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0 or (name == "lr" and value == 0):
+                raise UserError(f"{name.replace('_', ' ')} must be a finite number "
+                                f"{'above' if name == 'lr' else 'of at least'} 0, got {value}")
+        for name, allowed in (("loss", LOSSES), ("schedule", SCHEDULES), ("loader", LOADERS)):
+            if getattr(self, name) not in allowed:
+                raise UserError(f"unknown {name} {getattr(self, name)!r}; choose one of: {', '.join(allowed)}")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+@dataclass
+class History:
+    losses: list[float] = field(default_factory=list)
+    lrs: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)  # cumulative training time at each epoch end
+
+
+class MemoryBatches:
+    """Batches sliced from one device tensor; one ``randperm`` per epoch, the last batch kept short."""
+
+    def __init__(self, data: torch.Tensor, batch_size: int, generator: torch.Generator):
+        self.data, self.batch_size, self.generator = data, batch_size, generator
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.data) / self.batch_size)
+
+    def __iter__(self):
+        order = torch.randperm(len(self.data), generator=self.generator, device=self.generator.device)
+        for batch in order.split(self.batch_size):
+            yield self.data[batch]
+
+
+class StreamBatches:
+    """The lab's DataLoader, its images flattened and moved to the device."""
+
+    def __init__(self, loader, device: torch.device, generator: torch.Generator):
+        self.loader, self.device, self.generator = loader, device, generator
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        for images, _ in self.loader:
+            yield images.reshape(images.shape[0], -1).to(self.device, non_blocking=True)
+
+
+def use_memory_loader(config: TrainConfig, n_images: int, n_pixels: int) -> bool:
+    if config.loader != "auto":
+        return config.loader == "memory"
+    return n_images * n_pixels * 4 <= MEMORY_LOADER_LIMIT_BYTES
+
+
+def make_batches(train_set, config: TrainConfig, device: torch.device, data_root=None):
+    """The run's batch source: the whole split on ``device``, or the lab's DataLoader when too big.
+
+    Shuffling draws from its own generator, seeded by ``config.seed``, so a run repeats exactly.
+    """
+    if use_memory_loader(config, len(train_set), train_set.images[0].numel()):
+        generator = torch.Generator(device=device)
+        generator.manual_seed(config.seed) if config.seed is not None else generator.seed()
+        return MemoryBatches(train_set.floats(device), config.batch_size, generator)
+    generator = torch.Generator()
+    generator.manual_seed(config.seed) if config.seed is not None else generator.seed()
+    loader = streaming_loader(config.dataset, data_root, config.batch_size, generator=generator)
+    return StreamBatches(loader, device, generator)
+
+
+def reconstruction_loss(model: MLPAutoencoder, inputs: torch.Tensor, targets: torch.Tensor,
+                        loss: str) -> torch.Tensor:
+    logits = model.decode_logits(model.encode(inputs))
+    if loss == "bce":
+        return F.binary_cross_entropy_with_logits(logits, targets)
+    return F.mse_loss(torch.sigmoid(logits), targets)
+
+
+def make_optimizer(model: MLPAutoencoder, config: TrainConfig, runtime: Runtime) -> optim.Optimizer:
+    return optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                      **runtime.optimizer_options())
+
+
+def make_scheduler(optimizer: optim.Optimizer, config: TrainConfig, steps_per_epoch: int):
+    if config.schedule == "onecycle":
+        return optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, epochs=config.epochs,
+                                             steps_per_epoch=steps_per_epoch)
+    return optim.lr_scheduler.ReduceLROnPlateau(optimizer, "min")
+
+
+class NonFiniteLoss(UserError):
+    pass
+
+
+class Trainer:
+    """Owns the model, optimizer, scheduler and RNG of one run; ``fit`` trains epoch by epoch."""
+
+    def __init__(self, model: MLPAutoencoder, config: TrainConfig, runtime: Runtime, batches):
+        self.model, self.config, self.runtime, self.batches = model, config, runtime, batches
+        self.optimizer = make_optimizer(model, config, runtime)
+        self.scheduler = make_scheduler(self.optimizer, config, len(batches))
+        self.per_batch_schedule = config.schedule == "onecycle"
+        self.history = History()
+        self.epoch = 0
+        self.step = runtime.maybe_compile(self._step)
+
+    def _step(self, images: torch.Tensor) -> torch.Tensor:
+        inputs = images
+        if self.config.train_noise:
+            inputs = images + self.config.train_noise * torch.randn_like(images)
+        with self.runtime.autocast():
+            loss = reconstruction_loss(self.model, inputs, images, self.config.loss)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach()
+
+    def train_epoch(self, progress: bool = False) -> float:
+        """One pass over the data; the only host sync is reading the epoch's mean loss."""
+        self.model.train()
+        total = torch.zeros((), device=self.runtime.device)
+        batches = tqdm(self.batches, desc=f"epoch {self.epoch + 1}", leave=False, unit="batch",
+                       disable=not progress, file=sys.stderr)
+        for images in batches:
+            total += self.step(images)
+            if self.per_batch_schedule:
+                self.scheduler.step()
+        mean_loss = (total / len(self.batches)).item()
+        if not math.isfinite(mean_loss):
+            raise NonFiniteLoss(
+                f"training diverged: epoch {self.epoch + 1} loss is {mean_loss}; the last good "
+                "checkpoint is kept; lower the learning rate or use --precision fp32"
+            )
+        if not self.per_batch_schedule:
+            self.scheduler.step(mean_loss)
+        return mean_loss
+
+    def fit(self, on_epoch_end=None, progress: bool = False) -> History:
+        """Train up to ``config.epochs``; ``on_epoch_end(trainer)`` runs after each epoch."""
+        elapsed = self.history.seconds[-1] if self.history.seconds else 0.0
+        while self.epoch < self.config.epochs:
+            self.runtime.synchronize()
+            start = time.perf_counter()
+            loss = self.train_epoch(progress)
+            self.runtime.synchronize()
+            elapsed += time.perf_counter() - start
+            self.epoch += 1
+            self.history.losses.append(loss)
+            self.history.lrs.append(self.optimizer.param_groups[0]["lr"])
+            self.history.seconds.append(elapsed)
+            if on_epoch_end is not None:
+                on_epoch_end(self)
+        return self.history
+
+    def run_state(self) -> dict:
+        """Everything needed to continue this run exactly; loads with ``weights_only=True``."""
+        return {
+            "train_config": asdict(self.config),
+            "epoch": self.epoch,
+            "history": asdict(self.history),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": rng_state(self.batches),
+        }
+
+    def restore(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch = int(state["epoch"])
+        self.history = History(**state["history"])
+        set_rng_state(self.batches, state["rng"])
+
+
+def rng_state(batches) -> dict:
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    state["shuffle"] = batches.generator.get_state()
+    return state
+
+
+def set_rng_state(batches, state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    batches.generator.set_state(state["shuffle"])
