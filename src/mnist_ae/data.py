@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import os
+import shutil
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +13,7 @@ import torch
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
+from .checkpoint import atomic_write
 from .errors import UserError
 
 DATASETS = {
@@ -29,13 +33,9 @@ def dataset_class(name: str):
         ) from None
 
 
-def raw_files(name: str, train: bool | None = None) -> list[str]:
-    """The IDX file names torchvision expects under ``<root>/<Class>/raw/``."""
-    names = [os.path.splitext(os.path.basename(url))[0] for url, _ in dataset_class(name).resources]
-    if train is None:
-        return names
-    prefix = "train" if train else "t10k"
-    return [n for n in names if n.startswith(prefix)]
+def raw_files(name: str) -> list[str]:
+    """The four IDX file names torchvision expects under ``<root>/<Class>/raw/``."""
+    return [os.path.splitext(os.path.basename(url))[0] for url, _ in dataset_class(name).resources]
 
 
 def raw_folder(name: str, root: str | Path) -> Path:
@@ -49,7 +49,11 @@ def open_split(name: str, root: str | Path, train: bool, download: bool = True, 
     """
     cls = dataset_class(name)
     folder = raw_folder(name, root)
-    missing = [f for f in raw_files(name, train) if not (folder / f).is_file()]
+    # torchvision wants all four files present, whichever split is asked for.
+    missing = [f for f in raw_files(name) if not (folder / f).is_file()]
+    for f in [f for f in missing if (folder / f"{f}.gz").is_file()]:
+        unpack_gz(folder / f"{f}.gz", folder / f)
+        missing.remove(f)
     if missing and download:
         try:
             cls(root=str(root), train=train, download=True)
@@ -67,6 +71,15 @@ def open_split(name: str, root: str | Path, train: bool, download: bool = True, 
             f"cannot read {name} IDX files in {folder}/ ({type(err).__name__}: {err}); "
             "they are truncated or not IDX files: delete them and download or unpack them again"
         ) from None
+
+
+def unpack_gz(source: Path, target: Path) -> None:
+    """Unpack a .gz copy of an IDX file, e.g. one whose checksum torchvision would not accept."""
+    try:
+        with gzip.open(source, "rb") as packed:
+            atomic_write(target, lambda tmp: shutil.copyfileobj(packed, open(tmp, "wb")))
+    except (OSError, EOFError, zlib.error) as err:
+        raise UserError(f"cannot unpack {source} ({err}); replace it with a good copy") from None
 
 
 @dataclass

@@ -81,12 +81,13 @@ class MLPAutoencoder(nn.Module):
         """
         if n_steps < 2:
             raise ValueError(f"n_steps must be at least 2 to include both endpoints, got {n_steps}")
-        codes = self.encode(torch.stack([x_a.reshape(-1), x_b.reshape(-1)]))
-        weights = torch.linspace(0.0, 1.0, n_steps, device=codes.device, dtype=codes.dtype)
-        path = torch.lerp(codes[0].expand(n_steps, -1), codes[1].expand(n_steps, -1), weights[:, None])
-        # lerp at weight 1 can differ from the end code in the last bit; pin both ends exactly.
-        path[0], path[-1] = codes[0], codes[1]
-        return self.decode(path)
+        # One image per call, as a reconstruction is computed: batched matmuls may round
+        # differently, and the endpoints should be exactly the two reconstructions.
+        code_a, code_b = self.encode(x_a.reshape(1, -1)), self.encode(x_b.reshape(1, -1))
+        weights = torch.linspace(0.0, 1.0, n_steps, device=code_a.device, dtype=code_a.dtype)
+        path = torch.lerp(code_a.expand(n_steps, -1), code_b.expand(n_steps, -1), weights[:, None])
+        path[0], path[-1] = code_a[0], code_b[0]  # lerp at weight 1 may miss the end code by a bit
+        return torch.cat([self.decode(code[None]) for code in path])
 
 
 class autoencoderMLP4Layer(MLPAutoencoder):  # noqa: N801 - the lab's name, kept for its scripts

@@ -57,7 +57,7 @@ def image_row(images, titles: list[str], suptitle: str, image_shape, interactive
     fig, axes = plt.subplots(1, len(images), figsize=(2.2 * len(images), 2.6), squeeze=False)
     height, width = image_shape[-2:]
     for ax, image, title in zip(axes[0], images, titles):
-        ax.imshow(image.detach().cpu().reshape(height, width), cmap="gray", vmin=0.0, vmax=1.0,
+        ax.imshow(image.detach().cpu().reshape(height, width).numpy(), cmap="gray", vmin=0.0, vmax=1.0,
                   interpolation="nearest")
         ax.set_title(title, fontsize=10)
         ax.axis("off")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 
 from ..errors import EXIT_USAGE, UserError
-from . import lab, train
+from . import lab, sweep, train
 from .args import Parser
 
-COMMANDS = {module.NAME: module for module in (train, lab)}
+COMMANDS = {module.NAME: module for module in (train, lab, sweep)}
 
 
 def build_parser(prog: str = "mnist-ae") -> Parser:

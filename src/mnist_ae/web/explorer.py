@@ -1,0 +1,130 @@
+"""What the web explorer computes, free of any web framework: one model and its two splits."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..data import PIXEL_MAX, ImageSet
+from ..errors import UserError
+from ..lab import denoise, reconstruct
+from ..model import MLPAutoencoder
+
+SPLITS = ("train", "test")
+SLIDER_PERCENTILES = (0.01, 0.99)  # slider ends: most training codes fall between these
+# A unit that is (nearly) constant over the training set still moves the decoder when pushed;
+# give its slider this much room instead of a zero-width range.
+MIN_SLIDER_SPAN = 1.0
+ENCODE_BATCH = 4096  # bounds the memory of encoding a whole split at start-up
+PIXEL_DECIMALS = 4  # 1/10000 is far below one grey level (1/255) and keeps answers small
+PEAK = 1.0  # pixels live in [0, 1]; PSNR is measured against this peak
+
+
+@dataclass(frozen=True)
+class SliderRange:
+    low: float
+    high: float
+
+
+def psnr(reference: torch.Tensor, image: torch.Tensor) -> float | None:
+    """Peak signal-to-noise ratio in dB; ``None`` for identical images (it would be infinite)."""
+    mse = float(torch.mean((reference - image) ** 2))
+    return None if mse == 0 else 10 * math.log10(PEAK ** 2 / mse)
+
+
+def pixels(image: torch.Tensor) -> list[float]:
+    """A flat image as a short JSON-friendly list."""
+    return np.round(image.detach().reshape(-1).double().cpu().numpy(), PIXEL_DECIMALS).tolist()
+
+
+def slider_ranges(model: MLPAutoencoder, images: ImageSet) -> list[SliderRange]:
+    """Per bottleneck unit, the 1st-99th percentile of the codes of every training image."""
+    with torch.inference_mode():
+        codes = torch.cat([
+            model.encode(images.images[start:start + ENCODE_BATCH].reshape(-1, model.config.input_dim)
+                         .float().div(PIXEL_MAX))
+            for start in range(0, len(images), ENCODE_BATCH)
+        ])
+    low, high = torch.quantile(codes.float(), torch.tensor(SLIDER_PERCENTILES), dim=0)
+    return [SliderRange(float(lo), float(max(hi, lo + MIN_SLIDER_SPAN)))
+            for lo, hi in zip(low.tolist(), high.tolist())]
+
+
+class Explorer:
+    """Reconstruct, denoise, interpolate, encode and decode on a loaded model and dataset.
+
+    Every method checks its indices against the split and raises :class:`UserError`
+    with a message meant for the user; the web layer turns those into 4xx answers.
+    """
+
+    def __init__(self, model: MLPAutoencoder, train: ImageSet, test: ImageSet):
+        for images in (train, test):
+            if images.images[0].numel() != model.config.input_dim:
+                raise UserError(
+                    f"the checkpoint expects {model.config.input_dim} pixels per image but "
+                    f"{images.name} images have {images.images[0].numel()}; "
+                    "use the dataset the model was trained on"
+                )
+        self.model = model.cpu().eval()
+        self.splits = {"train": train, "test": test}
+        self.ranges = slider_ranges(self.model, train)
+
+    @property
+    def config(self):
+        return self.model.config
+
+    @property
+    def dataset(self) -> str:
+        return self.splits["train"].name
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        return tuple(self.config.image_shape[1:])
+
+    def split(self, name: str) -> ImageSet:
+        try:
+            return self.splits[name]
+        except KeyError:
+            raise UserError(f"unknown split {name!r}; choose train or test") from None
+
+    def image(self, split: str, index: int) -> torch.Tensor:
+        return self.split(split).image(index)
+
+    def label(self, split: str, index: int) -> int:
+        return int(self.split(split).labels[index])
+
+    @torch.inference_mode()
+    def encode(self, image: torch.Tensor) -> torch.Tensor:
+        return self.model.encode(image.reshape(1, -1))[0]
+
+    @torch.inference_mode()
+    def decode(self, code: torch.Tensor) -> torch.Tensor:
+        return self.model.decode(code.reshape(1, -1))[0]
+
+    @torch.inference_mode()
+    def reconstruct(self, split: str, index: int) -> dict:
+        image = self.image(split, index)
+        code = self.encode(image)
+        output = reconstruct(self.model, image)
+        return {"original": image, "reconstruction": output, "code": code,
+                "mse": float(torch.mean((output - image) ** 2))}
+
+    @torch.inference_mode()
+    def denoise(self, split: str, index: int, noise: float, seed: int) -> dict:
+        """The lab's Step 5: Gaussian noise of std ``noise`` (unclipped, as the model sees it)."""
+        image = self.image(split, index)
+        noisy, denoised = denoise(self.model, image, noise, torch.Generator().manual_seed(seed))
+        return {"original": image, "noisy": noisy.clamp(0, 1), "denoised": denoised,
+                "psnr_noisy": psnr(image, noisy), "psnr_denoised": psnr(image, denoised)}
+
+    @torch.inference_mode()
+    def interpolate(self, split: str, a: int, b: int, steps: int) -> torch.Tensor:
+        return self.model.interpolate(self.image(split, a), self.image(split, b), steps)
+
+    def decoder_weights(self) -> bytes:
+        """``fc3.weight, fc3.bias, fc4.weight, fc4.bias`` as little-endian float32, row-major."""
+        parts = (self.model.fc3.weight, self.model.fc3.bias, self.model.fc4.weight, self.model.fc4.bias)
+        return b"".join(p.detach().cpu().numpy().astype("<f4").tobytes() for p in parts)

@@ -1,0 +1,103 @@
+"""The JSON shapes of the explorer's API; the request bodies are sized to the loaded model."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, create_model
+
+Split = Literal["train", "test"]
+Pixels = list[float]
+
+NOISE_MAX = 1.0  # a noise std of 1 already buries a digit; the slider stops there
+STEPS_MIN, STEPS_MAX, STEPS_DEFAULT = 2, 64, 8  # both endpoints, up to a strip that still fits
+SEED_MAX = 2**32 - 1
+# Training codes stay well inside +-100; the bound keeps float32 decoding finite for any input.
+CODE_BOUND = 10_000.0
+
+
+class ErrorOut(BaseModel):
+    detail: str = Field(description="what is wrong with the request, in one line")
+
+
+class SliderOut(BaseModel):
+    low: float
+    high: float
+
+
+class InfoOut(BaseModel):
+    dataset: str
+    image_shape: list[int] = Field(description="height and width; images are flat row-major lists")
+    splits: dict[str, int] = Field(description="number of images in each split")
+    bottleneck: int
+    hidden: int
+    code_activation: str
+    sliders: list[SliderOut] = Field(
+        description="per bottleneck unit, the 1st-99th percentile of the training images' codes")
+    noise_default: float
+    noise_max: float
+    steps_min: int
+    steps_max: int
+    steps_default: int
+
+
+class ImageOut(BaseModel):
+    split: Split
+    index: int
+    label: int
+    pixels: Pixels = Field(description="row-major pixels in [0, 1]")
+
+
+class CodeOut(BaseModel):
+    code: list[float]
+
+
+class DecodeOut(BaseModel):
+    pixels: Pixels
+
+
+class ReconstructOut(BaseModel):
+    split: Split
+    index: int
+    label: int
+    original: Pixels
+    reconstruction: Pixels
+    code: list[float]
+    mse: float = Field(description="mean squared error per pixel between original and reconstruction")
+
+
+class DenoiseOut(BaseModel):
+    split: Split
+    index: int
+    label: int
+    noise: float
+    seed: int
+    original: Pixels
+    noisy: Pixels = Field(description="the noisy input, clipped to [0, 1] for display")
+    denoised: Pixels
+    psnr_noisy: float | None = Field(
+        description="PSNR (dB) of the noisy image the model sees (unclipped); null when identical")
+    psnr_denoised: float | None
+
+
+class InterpolateOut(BaseModel):
+    split: Split
+    a: int
+    b: int
+    steps: int
+    weights: list[float] = Field(description="where each frame lies between image a (0) and b (1)")
+    frames: list[Pixels]
+
+
+def bounded_vector(length: int, low: float, high: float, what: str):
+    item = Annotated[float, Field(ge=low, le=high, allow_inf_nan=False)]
+    return Annotated[list[item], Field(min_length=length, max_length=length,
+                                       description=f"{length} {what}, each in [{low:g}, {high:g}]")]
+
+
+def request_models(input_dim: int, bottleneck: int) -> tuple[type[BaseModel], type[BaseModel]]:
+    """Encode and decode bodies whose lengths are the model's, so the schema documents them."""
+    encode = create_model("EncodeRequest", pixels=(bounded_vector(input_dim, 0.0, 1.0, "pixels"), ...))
+    decode = create_model("DecodeRequest", code=(
+        bounded_vector(bottleneck, -CODE_BOUND, CODE_BOUND, "code values"), ...))
+    return encode, decode
