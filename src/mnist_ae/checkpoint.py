@@ -66,7 +66,8 @@ def save(path: str | Path, model: MLPAutoencoder, run_state: dict | None = None)
     """Write the weights (lab format) and, when given, the run state beside them."""
     if run_state is not None:
         atomic_write(state_path(path), lambda tmp: torch.save(run_state, tmp))
-    weights = OrderedDict((k, v.detach().cpu()) for k, v in model.state_dict().items())
+    # clone: parameters may be views of one flat buffer, which torch.save would store whole
+    weights = OrderedDict((k, v.detach().cpu().clone()) for k, v in model.state_dict().items())
     weights._metadata = {"": {CONFIG_KEY: asdict(model.config)}}
     atomic_write(path, lambda tmp: torch.save(weights, tmp))
 

@@ -26,8 +26,9 @@ class Runtime:
         return nullcontext()
 
     def optimizer_options(self) -> dict:
-        """Fused Adam updates all parameters in one kernel where the device has it."""
-        return {"fused": True} if self.device.type in ("cuda", "cpu") else {"foreach": True}
+        """Fused Adam on GPUs (one kernel for all parameters); on CPUs torch's fused Adam is
+        slower than its plain loop for a model this small, so keep the default there."""
+        return {"fused": True} if self.device.type == "cuda" else {}
 
     def maybe_compile(self, fn):
         return torch.compile(fn) if self.compile else fn

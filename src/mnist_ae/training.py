@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from .data import streaming_loader
 from .errors import UserError
+from .fast_step import FusedStep
 from .model import MLPAutoencoder
 from .runtime import Runtime
 
@@ -39,6 +40,7 @@ class TrainConfig:
     dataset: str = "mnist"
     loader: str = "auto"
     precision: str = "fp32"
+    recipe: str = "lab"  # the preset the options came from, for the record
 
     def __post_init__(self):
         for name in ("epochs", "batch_size"):
@@ -144,14 +146,23 @@ class NonFiniteLoss(UserError):
 class Trainer:
     """Owns the model, optimizer, scheduler and RNG of one run; ``fit`` trains epoch by epoch."""
 
-    def __init__(self, model: MLPAutoencoder, config: TrainConfig, runtime: Runtime, batches):
+    def __init__(self, model: MLPAutoencoder, config: TrainConfig, runtime: Runtime, batches,
+                 fused: bool | None = None):
+        """``fused`` picks the hand-derived step (default: on the CPU, unless compiling)."""
         self.model, self.config, self.runtime, self.batches = model, config, runtime, batches
-        self.optimizer = make_optimizer(model, config, runtime)
+        if fused is None:
+            fused = runtime.device.type == "cpu" and not runtime.compile
+        if fused:
+            self.step = FusedStep(model, config.lr, config.weight_decay, config.loss,
+                                  config.train_noise, config.precision)
+            self.optimizer = self.step.optimizer
+        else:
+            self.optimizer = make_optimizer(model, config, runtime)
+            self.step = runtime.maybe_compile(self._step)
         self.scheduler = make_scheduler(self.optimizer, config, len(batches))
         self.per_batch_schedule = config.schedule == "onecycle"
         self.history = History()
         self.epoch = 0
-        self.step = runtime.maybe_compile(self._step)
 
     def _step(self, images: torch.Tensor) -> torch.Tensor:
         inputs = images

@@ -15,6 +15,7 @@ from ..errors import UserError
 from ..evaluation import mean_mse
 from ..model import CODE_ACTIVATIONS, MLPAutoencoder, ModelConfig, init_lab_weights
 from ..plots import loss_curve
+from ..recipes import RECIPES, resolve
 from ..runtime import DEVICES, PRECISIONS, make_runtime
 from ..training import LOADERS, LOSSES, SCHEDULES, TrainConfig, Trainer, make_batches
 from .args import add_data_args, non_negative_float, positive_float, positive_int
@@ -28,20 +29,21 @@ DESCRIPTION = "Train the lab's MLP autoencoder on an MNIST-style dataset."
 def configure(p):
     p.add_argument("-z", "--bottleneck", type=positive_int, default=8, help="code size (default 8)")
     p.add_argument("-e", "--epochs", type=positive_int, default=50, help="epochs (default 50)")
-    p.add_argument("-b", "--batch-size", type=positive_int, default=2048, help="batch size (default 2048)")
+    p.add_argument("-b", "--batch-size", type=positive_int, help="batch size (lab recipe: 2048)")
     p.add_argument("-s", "--save", default="MLP.8.pth", metavar="PATH",
                    help="checkpoint written after every epoch (default MLP.8.pth)")
     p.add_argument("-p", "--plot", default=None, metavar="PATH", help="loss-curve image to write")
     p.add_argument("--seed", type=int, default=None, help="seed for a repeatable run")
     add_data_args(p)
-    p.add_argument("--hidden", type=positive_int, default=392, help="hidden width (default 392)")
-    p.add_argument("--code-activation", choices=CODE_ACTIVATIONS, default="relu",
-                   help="activation on the code (default relu, the lab's)")
-    p.add_argument("--lr", type=positive_float, default=1e-3, help="learning rate (default 1e-3)")
-    p.add_argument("--weight-decay", type=non_negative_float, default=1e-5, help="Adam weight decay (default 1e-5)")
-    p.add_argument("--loss", choices=LOSSES, default="mse", help="mse (the lab's) or bce on the logits")
-    p.add_argument("--schedule", choices=SCHEDULES, default="plateau",
-                   help="plateau (the lab's ReduceLROnPlateau) or onecycle")
+    p.add_argument("--recipe", choices=list(RECIPES), default="lab",
+                   help="preset for the options below (default lab: the lab's report; best: "
+                        "linear code, BCE, one-cycle at batch 256); explicit options override it")
+    p.add_argument("--hidden", type=positive_int, help="hidden width (lab: 392)")
+    p.add_argument("--code-activation", choices=CODE_ACTIVATIONS, help="activation on the code (lab: relu)")
+    p.add_argument("--lr", type=positive_float, help="learning rate, the peak for onecycle (lab: 1e-3)")
+    p.add_argument("--weight-decay", type=non_negative_float, help="Adam weight decay (lab: 1e-5)")
+    p.add_argument("--loss", choices=LOSSES, help="mse (the lab's) or bce on the decoder's logits")
+    p.add_argument("--schedule", choices=SCHEDULES, help="plateau (the lab's ReduceLROnPlateau) or onecycle")
     p.add_argument("--train-noise", type=non_negative_float, default=0.0, metavar="STD",
                    help="train to denoise: add N(0, STD^2) noise to inputs, unclipped (default 0)")
     p.add_argument("--device", default="auto", help=f"{', '.join(DEVICES)} or cuda:N (default auto)")
@@ -63,10 +65,14 @@ def raise_interrupted(signum, frame):
 
 
 def run(args) -> int:
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                         weight_decay=args.weight_decay, loss=args.loss, schedule=args.schedule,
-                         train_noise=args.train_noise, seed=args.seed, dataset=args.dataset,
-                         loader=args.loader, precision=args.precision)
+    recipe = resolve(args.recipe, hidden=args.hidden, code_activation=args.code_activation, lr=args.lr,
+                     weight_decay=args.weight_decay, loss=args.loss, schedule=args.schedule,
+                     batch_size=args.batch_size)
+    config = TrainConfig(epochs=args.epochs, batch_size=recipe["batch_size"], lr=recipe["lr"],
+                         weight_decay=recipe["weight_decay"], loss=recipe["loss"],
+                         schedule=recipe["schedule"], train_noise=args.train_noise, seed=args.seed,
+                         dataset=args.dataset, loader=args.loader, precision=args.precision,
+                         recipe=args.recipe)
     save_path = checkpoint.check_writable(args.save, "checkpoint")
     if args.plot:
         checkpoint.check_writable(args.plot, "plot")
@@ -76,9 +82,9 @@ def run(args) -> int:
         torch.manual_seed(args.seed)
 
     train_set = load_images(args.dataset, args.data_root, train=True)
-    model_config = ModelConfig(input_dim=train_set.images[0].numel(), hidden=args.hidden,
+    model_config = ModelConfig(input_dim=train_set.images[0].numel(), hidden=recipe["hidden"],
                                bottleneck=args.bottleneck, output_dim=train_set.images[0].numel(),
-                               code_activation=args.code_activation, image_shape=train_set.image_shape)
+                               code_activation=recipe["code_activation"], image_shape=train_set.image_shape)
     model = MLPAutoencoder(model_config)
     init_lab_weights(model)
     if resume_state is not None:
