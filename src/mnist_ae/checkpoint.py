@@ -3,9 +3,9 @@
 ``MLP.8.pth`` is a plain ``state_dict`` with the lab's keys, so
 ``model.load_state_dict(torch.load("MLP.8.pth"))`` works in the lab's scripts. Its
 ``ModelConfig`` rides in the state dict's ``_metadata`` (which ``load_state_dict``
-ignores), so the file alone rebuilds its model. Everything else a run knows
-(training config, epoch, loss history, optimizer, scheduler and RNG state) goes to
-``MLP.8.pth.state`` beside it. Every write is atomic: a temp file, then a rename.
+ignores), so the file alone rebuilds its model. Everything a run needs to continue
+(the weights again, training config, epoch, loss history, optimizer, scheduler and RNG
+state) goes to ``MLP.8.pth.state`` beside it. Every write is atomic: a temp file, then a rename.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+import warnings
 from collections import OrderedDict
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -47,12 +48,36 @@ def check_writable(path: str | Path, what: str) -> Path:
     return path
 
 
+def prepare_output_folder(out: Path, names, what: str) -> None:
+    """Make ``out`` (one level) and check each ``out/name`` is writable, before any work."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; give a folder")
+    if not out.exists():
+        if not out.parent.is_dir():
+            raise UserError(f"--out folder {out.parent} does not exist; create it or choose another")
+        check_writable(out, f"{what} folder")
+        out.mkdir()
+    for name in names:
+        check_writable(out / name, what)
+
+
+DEFAULT_FILE_MODE = 0o666
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | Path, write) -> None:
     """Call ``write(tmp_path)``, then rename over ``path``; a failure leaves ``path`` as it was."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     os.close(fd)
     try:
+        os.chmod(tmp, DEFAULT_FILE_MODE & ~current_umask())  # mkstemp makes files private (0600)
         write(tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
@@ -63,11 +88,16 @@ def atomic_write(path: str | Path, write) -> None:
 
 
 def save(path: str | Path, model: MLPAutoencoder, run_state: dict | None = None) -> None:
-    """Write the weights (lab format) and, when given, the run state beside them."""
-    if run_state is not None:
-        atomic_write(state_path(path), lambda tmp: torch.save(run_state, tmp))
+    """Write the run state, when given, then the weights (lab format).
+
+    The run state carries the weights too, so it alone continues a run: a crash between
+    the two writes leaves a state one epoch ahead of the weights file, never a mismatched
+    pair that ``--resume`` would have to trust.
+    """
     # clone: parameters may be views of one flat buffer, which torch.save would store whole
     weights = OrderedDict((k, v.detach().cpu().clone()) for k, v in model.state_dict().items())
+    if run_state is not None:
+        atomic_write(state_path(path), lambda tmp: torch.save({**run_state, "model": dict(weights)}, tmp))
     weights._metadata = {"": {CONFIG_KEY: asdict(model.config)}}
     atomic_write(path, lambda tmp: torch.save(weights, tmp))
 
@@ -80,7 +110,9 @@ def safe_load(path: str | Path, what: str = "checkpoint"):
     if path.is_dir():
         raise UserError(f"{what} {path} is a folder, not a file")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a damaged file's warnings would add lines to its one error
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         if "unsupported global" in str(err).lower():
             raise UserError(

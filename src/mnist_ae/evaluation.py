@@ -6,8 +6,9 @@ Conventions, so numbers compare across runs and with the lab's:
 * PSNR is per image, ``10 log10(1 / MSE_image)`` with a data range of 1, then averaged
   over images (the usual convention in image restoration; it weighs every image alike).
 * SSIM is torchmetrics' (Gaussian window 11, sigma 1.5), averaged over images.
-* Denoising adds ``N(0, std^2)`` noise, unclipped as in the lab's Step 5, from a seeded
-  generator, so a run repeats and every model sees the very same noisy images.
+* Denoising adds ``N(0, std^2)`` noise, unclipped as in the lab's Step 5 (or, asked for,
+  clipped to [0, 1] as a stored image would be), from a seeded generator, so a run repeats
+  and every model sees the very same noisy images.
 
 Anything that maps flat images to flat reconstructions (a model, a PCA) is evaluated
 the same way: a *reconstructor* is just such a callable.
@@ -24,6 +25,7 @@ import torch
 from .data import ImageSet
 from .errors import UserError
 from .model import MLPAutoencoder
+from .pca import PIXEL_RANGE
 
 EVAL_BATCH = 10_000
 SSIM_BATCH = 2_000  # SSIM stacks five blurred copies of a batch; this bounds its memory
@@ -93,13 +95,14 @@ def per_class_mse(errors: torch.Tensor, labels: torch.Tensor) -> dict[int, float
     return {int(c): errors[labels == c].mean().item() for c in labels.unique(sorted=True)}
 
 
-def noisy_copy(images: torch.Tensor, std: float, seed: int) -> torch.Tensor:
-    """``images + std * N(0, 1)``, unclipped; the same seed gives the same noise on any device."""
+def noisy_copy(images: torch.Tensor, std: float, seed: int, clip: bool = False) -> torch.Tensor:
+    """``images + std * N(0, 1)``, clipped to the pixel range if asked; the same seed gives the same noise."""
     if not math.isfinite(std) or std < 0:
         raise UserError(f"noise std must be a finite number of at least 0, got {std}")
     generator = torch.Generator().manual_seed(seed)
     noise = torch.randn(images.shape, generator=generator, dtype=images.dtype)
-    return images + std * noise.to(images.device)
+    noisy = images + std * noise.to(images.device)
+    return noisy.clamp_(*PIXEL_RANGE) if clip else noisy
 
 
 @dataclass
@@ -123,8 +126,14 @@ class EvalReport:
     split: str
     n_images: int
     seed: int
+    clip_noise: bool = False
+    class_counts: dict[int, int] = field(default_factory=dict)
     quality: dict[str, Quality] = field(default_factory=dict)
     denoising: list[DenoiseRow] = field(default_factory=list)
+
+    @property
+    def noise_clipping(self) -> str:
+        return "clipped to [0, 1]" if self.clip_noise else "unclipped"
 
     def to_dict(self) -> dict:
         return {
@@ -132,7 +141,8 @@ class EvalReport:
             "conventions": {"mse": "mean over pixels and images, 0-1 scale",
                             "psnr": "dB, per image with data range 1, mean over images",
                             "ssim": "torchmetrics, Gaussian window 11, sigma 1.5, mean over images",
-                            "noise": "Gaussian, unclipped, seeded", "seed": self.seed},
+                            "noise": f"Gaussian, {self.noise_clipping}, seeded", "seed": self.seed},
+            "class_counts": {str(c): n for c, n in self.class_counts.items()},
             "reconstruction": {
                 name: {"mse": q.mse, "psnr": q.psnr, "ssim": q.ssim,
                        "per_class_mse": {str(c): v for c, v in q.per_class_mse.items()}}
@@ -151,14 +161,18 @@ def quality(recon: torch.Tensor, images: ImageSet, clean: torch.Tensor) -> Quali
 
 
 def evaluate(reconstructors: dict[str, Reconstructor], images: ImageSet,
-             noise_stds=DENOISE_STDS, seed: int = DENOISE_SEED, device="cpu") -> EvalReport:
+             noise_stds=DENOISE_STDS, seed: int = DENOISE_SEED, device="cpu",
+             clip_noise: bool = False) -> EvalReport:
     """Every reconstructor on the clean split, then on the same seeded noisy copies of it."""
     clean = images.floats(device)
-    report = EvalReport(dataset=images.name, split=images.split, n_images=len(images), seed=seed)
+    classes, counts = images.labels.unique(sorted=True, return_counts=True)
+    report = EvalReport(dataset=images.name, split=images.split, n_images=len(images), seed=seed,
+                        clip_noise=clip_noise,
+                        class_counts=dict(zip(classes.tolist(), counts.tolist())))
     for name, reconstruct in reconstructors.items():
         report.quality[name] = quality(reconstruct(clean), images, clean)
     for std in noise_stds:
-        noisy = noisy_copy(clean, std, seed)
+        noisy = noisy_copy(clean, std, seed, clip_noise)
         denoised = {name: psnr_per_image(reconstruct(noisy), clean).mean().item()
                     for name, reconstruct in reconstructors.items()}
         report.denoising.append(DenoiseRow(noise_std=float(std),

@@ -11,7 +11,7 @@ RECIPES = {
     # A linear code uses every bottleneck unit (a ReLU code lets units die), BCE on the logits
     # gives stronger gradients on near-0/1 pixels than MSE through a sigmoid, and a one-cycle
     # schedule at a smaller batch takes more, better-annealed steps in the same epochs.
-    "best": dict(code_activation="none", hidden=392, loss="bce", schedule="onecycle", lr=3e-3,
+    "best": dict(code_activation="none", hidden=392, loss="bce", schedule="onecycle", lr=1e-2,
                  weight_decay=0.0, batch_size=256),
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -49,10 +50,13 @@ def make_runtime(device: str = "auto", precision: str = "fp32", compile: bool = 
         raise UserError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    elif device not in DEVICES and not device.startswith("cuda:"):
+    elif device not in DEVICES and not re.fullmatch(r"cuda:[0-9]+", device):
         raise UserError(f"unknown device {device!r}; choose auto, cpu, cuda or cuda:N")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"device {device!r} asked for, but no CUDA GPU is available; use --device cpu")
+    if device.startswith("cuda:") and int(device[len("cuda:"):]) >= torch.cuda.device_count():
+        last = torch.cuda.device_count() - 1
+        raise UserError(f"device {device!r} asked for, but this machine has GPUs 0-{last}; choose one of them")
     torch_device = torch.device(device)
     # TF32 trades mantissa bits for speed on NVIDIA tensor cores; CPUs have no TF32 mode.
     allow_tf32 = precision == "tf32"

@@ -9,10 +9,11 @@ from dataclasses import asdict, dataclass, field, fields
 
 import torch
 import torch.nn.functional as F
-from torch import optim
+from torch import nn, optim
 from tqdm import tqdm
 
 from .data import streaming_loader
+from .distributed import SingleProcess
 from .errors import UserError
 from .fast_step import FusedStep
 from .model import MLPAutoencoder
@@ -46,7 +47,7 @@ class TrainConfig:
         for name in ("epochs", "batch_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
-                raise UserError(f"{name.replace('_', ' ')} must be a positive whole number, got {value}")
+                raise UserError(f"{name.replace('_', ' ')} must be a positive whole number, got {value!r}")
         for name in ("lr", "weight_decay", "train_noise"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0 or (name == "lr" and value == 0):
@@ -78,9 +79,13 @@ class MemoryBatches:
     def __len__(self) -> int:
         return math.ceil(len(self.data) / self.batch_size)
 
-    def __iter__(self):
+    def index_batches(self):
+        """This epoch's permutation, cut into batches of indices."""
         order = torch.randperm(len(self.data), generator=self.generator, device=self.generator.device)
-        for batch in order.split(self.batch_size):
+        return order.split(self.batch_size)
+
+    def __iter__(self):
+        for batch in self.index_batches():
             yield self.data[batch]
 
 
@@ -127,6 +132,17 @@ def reconstruction_loss(model: MLPAutoencoder, inputs: torch.Tensor, targets: to
     return F.mse_loss(torch.sigmoid(logits), targets)
 
 
+class Reconstruction(nn.Module):
+    """The loss as a module: DistributedDataParallel syncs gradients only through a forward."""
+
+    def __init__(self, model: MLPAutoencoder, loss: str):
+        super().__init__()
+        self.model, self.loss = model, loss
+
+    def forward(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return reconstruction_loss(self.model, inputs, targets, self.loss)
+
+
 def make_optimizer(model: MLPAutoencoder, config: TrainConfig, runtime: Runtime) -> optim.Optimizer:
     return optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
                       **runtime.optimizer_options())
@@ -147,17 +163,20 @@ class Trainer:
     """Owns the model, optimizer, scheduler and RNG of one run; ``fit`` trains epoch by epoch."""
 
     def __init__(self, model: MLPAutoencoder, config: TrainConfig, runtime: Runtime, batches,
-                 fused: bool | None = None):
-        """``fused`` picks the hand-derived step (default: on the CPU, unless compiling)."""
+                 fused: bool | None = None, dist: SingleProcess | None = None):
+        """``fused`` picks the hand-derived step (default: on the CPU, unless compiling or
+        data-parallel, whose gradient sync hooks into autograd, which the fused step skips)."""
         self.model, self.config, self.runtime, self.batches = model, config, runtime, batches
+        self.dist = dist if dist is not None else SingleProcess()
         if fused is None:
-            fused = runtime.device.type == "cpu" and not runtime.compile
+            fused = runtime.device.type == "cpu" and not runtime.compile and self.dist.world_size == 1
         if fused:
             self.step = FusedStep(model, config.lr, config.weight_decay, config.loss,
                                   config.train_noise, config.precision)
             self.optimizer = self.step.optimizer
         else:
             self.optimizer = make_optimizer(model, config, runtime)
+            self.objective = self.dist.wrap(Reconstruction(model, config.loss), batches)
             self.step = runtime.maybe_compile(self._step)
         self.scheduler = make_scheduler(self.optimizer, config, len(batches))
         self.per_batch_schedule = config.schedule == "onecycle"
@@ -169,7 +188,7 @@ class Trainer:
         if self.config.train_noise:
             inputs = images + self.config.train_noise * torch.randn_like(images)
         with self.runtime.autocast():
-            loss = reconstruction_loss(self.model, inputs, images, self.config.loss)
+            loss = self.objective(inputs, images)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -185,12 +204,9 @@ class Trainer:
             total += self.step(images)
             if self.per_batch_schedule:
                 self.scheduler.step()
-        mean_loss = (total / len(self.batches)).item()
+        mean_loss = (self.dist.all_reduce_mean(total) / len(self.batches)).item()
         if not math.isfinite(mean_loss):
-            raise NonFiniteLoss(
-                f"training diverged: epoch {self.epoch + 1} loss is {mean_loss}; the last good "
-                "checkpoint is kept; lower the learning rate or use --precision fp32"
-            )
+            raise NonFiniteLoss(f"training diverged: epoch {self.epoch + 1} loss is {mean_loss}")
         if not self.per_batch_schedule:
             self.scheduler.step(mean_loss)
         return mean_loss
@@ -220,7 +236,7 @@ class Trainer:
             "history": asdict(self.history),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "rng": rng_state(self.batches),
+            "rng": self.dist.all_gather(rng_state(self.batches, self.runtime.device)),  # one per rank
         }
 
     def restore(self, state: dict) -> None:
@@ -228,19 +244,19 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch = int(state["epoch"])
         self.history = History(**state["history"])
-        set_rng_state(self.batches, state["rng"])
+        set_rng_state(self.batches, self.dist.own(state["rng"]), self.runtime.device)
 
 
-def rng_state(batches) -> dict:
-    state = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    state["shuffle"] = batches.generator.get_state()
+def rng_state(batches, device: torch.device) -> dict:
+    """The generators a run draws from: the global CPU one, its GPU's, and the shuffle's."""
+    state = {"torch": torch.get_rng_state(), "shuffle": batches.generator.get_state()}
+    if device.type == "cuda":  # only the run's own GPU: touching others would open contexts there
+        state["cuda"] = torch.cuda.get_rng_state(device)
     return state
 
 
-def set_rng_state(batches, state: dict) -> None:
+def set_rng_state(batches, state: dict, device: torch.device) -> None:
     torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
     batches.generator.set_state(state["shuffle"])

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 
-from ..errors import EXIT_USAGE, UserError
-from . import lab, sweep, train
+from ..distributed import is_main_process
+from ..errors import UserError
+from . import bench, eval as eval_command, figures, lab, serve, sweep, train
 from .args import Parser
 
-COMMANDS = {module.NAME: module for module in (train, lab, sweep)}
+COMMANDS = {module.NAME: module for module in (train, lab, eval_command, sweep, figures, serve, bench)}
 
 
 def build_parser(prog: str = "mnist-ae") -> Parser:
@@ -24,8 +25,10 @@ def run(parser: Parser, argv: list[str] | None) -> int:
     try:
         return args.run(args)
     except UserError as err:
-        print(f"{parser.prog.split()[0]}: error: {err}", file=sys.stderr)
-        return EXIT_USAGE
+        if is_main_process():  # under torchrun every process fails alike; one reports
+            message = " ".join(str(err).splitlines())  # a file name may hold a line break
+            print(f"{parser.prog.split()[0]}: error: {message}", file=sys.stderr)
+        return err.exit_code
     except KeyboardInterrupt:
         print(f"{parser.prog.split()[0]}: interrupted", file=sys.stderr)
         return 130

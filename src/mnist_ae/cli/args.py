@@ -6,12 +6,14 @@ import argparse
 import math
 import sys
 
+from ..distributed import SEED_LIMIT, is_main_process
 from ..errors import EXIT_USAGE
 
 
 class Parser(argparse.ArgumentParser):
     def error(self, message: str):
-        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        if is_main_process():  # under torchrun every process parses the same flags; one reports
+            sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
         sys.exit(EXIT_USAGE)
 
 
@@ -32,6 +34,14 @@ def non_negative_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def seed(text: str) -> int:
+    """A seed every torch generator takes, with room for one offset per process."""
+    value = non_negative_int(text)
+    if value >= SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be below {SEED_LIMIT}, got {value}")
     return value
 
 

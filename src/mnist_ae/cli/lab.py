@@ -50,15 +50,7 @@ def run(args) -> int:
         if not args.no_show:
             print(f"no display found; saving the figures to {out}/ instead")
     if out is not None:
-        if out.exists() and not out.is_dir():
-            raise UserError(f"--out {out} is a file; give a folder")
-        if not out.exists():
-            if not out.parent.is_dir():
-                raise UserError(f"--out folder {out.parent} does not exist; create it or choose another")
-            checkpoint.check_writable(out, "figure folder")
-            out.mkdir()
-        for name in FIGURE_NAMES:
-            checkpoint.check_writable(out / name, "figure")
+        checkpoint.prepare_output_folder(out, FIGURE_NAMES, "figure")
     request = LabRequest(index=args.index, pair=tuple(args.pair) if args.pair else None,
                          n_steps=args.n_steps, noise_std=args.noise_std, seed=args.seed)
     for path in run_lab(model, images, request, out, show):

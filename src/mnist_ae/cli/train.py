@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import signal
 import sys
-import time
 from dataclasses import asdict
 
 import torch
 
-from .. import checkpoint
+from .. import checkpoint, distributed, resume
 from ..data import load_images
 from ..errors import UserError
 from ..evaluation import mean_mse
+from ..interrupts import Interrupted, SignalGuard, StopSignal
 from ..model import CODE_ACTIVATIONS, MLPAutoencoder, ModelConfig, init_lab_weights
 from ..plots import loss_curve
 from ..recipes import RECIPES, resolve
 from ..runtime import DEVICES, PRECISIONS, make_runtime
-from ..training import LOADERS, LOSSES, SCHEDULES, TrainConfig, Trainer, make_batches
-from .args import add_data_args, non_negative_float, positive_float, positive_int
+from ..training import LOADERS, LOSSES, SCHEDULES, NonFiniteLoss, TrainConfig, Trainer, make_batches
+from .args import add_data_args, non_negative_float, positive_float, positive_int, seed
 
 
 NAME = "train"
@@ -33,7 +32,7 @@ def configure(p):
     p.add_argument("-s", "--save", default="MLP.8.pth", metavar="PATH",
                    help="checkpoint written after every epoch (default MLP.8.pth)")
     p.add_argument("-p", "--plot", default=None, metavar="PATH", help="loss-curve image to write")
-    p.add_argument("--seed", type=int, default=None, help="seed for a repeatable run")
+    p.add_argument("--seed", type=seed, default=None, help="seed for a repeatable run")
     add_data_args(p)
     p.add_argument("--recipe", choices=list(RECIPES), default="lab",
                    help="preset for the options below (default lab: the lab's report; best: "
@@ -56,69 +55,85 @@ def configure(p):
     p.set_defaults(run=run)
 
 
-class Interrupted(Exception):
-    pass
-
-
-def raise_interrupted(signum, frame):
-    raise Interrupted(signal.Signals(signum).name)
-
-
 def run(args) -> int:
+    with distributed.from_env(args.device) as dist:  # a single process outside torchrun
+        return train(args, dist)
+
+
+def train(args, dist: distributed.SingleProcess) -> int:
     recipe = resolve(args.recipe, hidden=args.hidden, code_activation=args.code_activation, lr=args.lr,
                      weight_decay=args.weight_decay, loss=args.loss, schedule=args.schedule,
                      batch_size=args.batch_size)
     config = TrainConfig(epochs=args.epochs, batch_size=recipe["batch_size"], lr=recipe["lr"],
                          weight_decay=recipe["weight_decay"], loss=recipe["loss"],
-                         schedule=recipe["schedule"], train_noise=args.train_noise, seed=args.seed,
+                         schedule=recipe["schedule"], train_noise=args.train_noise,
+                         seed=dist.shared_seed(args.seed),
                          dataset=args.dataset, loader=args.loader, precision=args.precision,
                          recipe=args.recipe)
-    save_path = checkpoint.check_writable(args.save, "checkpoint")
+    # Only the main process writes files, so only its file system is checked and read.
+    save_path = dist.from_main(lambda: checkpoint.check_writable(args.save, "checkpoint"))
     if args.plot:
-        checkpoint.check_writable(args.plot, "plot")
-    resume_state = checkpoint.load_run_state(save_path) if args.resume else None
-    runtime = make_runtime(args.device, args.precision, args.compile)
+        dist.from_main(lambda: checkpoint.check_writable(args.plot, "plot"))
+    resume_state = dist.from_main(lambda: resume.load(save_path, config)) if args.resume else None
+    runtime = make_runtime(dist.device, args.precision, args.compile)
     if args.seed is not None:
-        torch.manual_seed(args.seed)
+        # Rank 0 draws what a single process would (DDP copies its initial weights to the
+        # others); the other ranks get noise streams of their own.
+        torch.manual_seed(args.seed + dist.rank)
 
-    train_set = load_images(args.dataset, args.data_root, train=True)
+    train_set = dist.main_first(lambda: load_images(args.dataset, args.data_root, train=True))
+    # Read now, so a broken test file stops the run before training rather than after it.
+    test_set = dist.main_only(lambda: load_images(args.dataset, args.data_root, train=False))
     model_config = ModelConfig(input_dim=train_set.images[0].numel(), hidden=recipe["hidden"],
                                bottleneck=args.bottleneck, output_dim=train_set.images[0].numel(),
                                code_activation=recipe["code_activation"], image_shape=train_set.image_shape)
-    model = MLPAutoencoder(model_config)
+    model = build_model(model_config)
     init_lab_weights(model)
     if resume_state is not None:
-        model = resume_model(save_path, model_config, resume_state, config)
+        resume.load_weights(model, resume_state, save_path)
     model.to(runtime.device)
 
-    batches = make_batches(train_set, config, runtime.device, args.data_root)
-    trainer = Trainer(model, config, runtime, batches)
+    batches = dist.shard(make_batches(train_set, config, runtime.device, args.data_root))
+    trainer = Trainer(model, config, runtime, batches, dist=dist)
+    saved_epoch = None  # the epoch the checkpoint on disk holds, for the message on a stop
     if resume_state is not None:
-        trainer.restore(resume_state)
-        print(f"resuming {save_path} after epoch {trainer.epoch}")
+        resume.restore(trainer, resume_state, save_path)
+        saved_epoch = trainer.epoch
+        dist.say(f"resuming {save_path} after epoch {trainer.epoch}")
 
-    print(f"training {model_config.input_dim}-{model_config.hidden}-{model_config.bottleneck} autoencoder on "
-          f"{args.dataset} ({len(train_set)} images, {type(batches).__name__.replace('Batches', '').lower()} "
-          f"loader) on {runtime.name}, {config.precision}")
+    loader = type(batches).__name__.removeprefix("Sharded").removesuffix("Batches").lower()
+    processes = f" x {dist.world_size} processes" if dist.world_size > 1 else ""
+    dist.say(f"training {model_config.input_dim}-{model_config.hidden}-{model_config.bottleneck} autoencoder "
+             f"on {args.dataset} ({len(train_set)} images, {loader} loader) on {runtime.name}{processes}, "
+             f"{config.precision}")
+    guard = SignalGuard()
 
     def end_epoch(t: Trainer):
-        checkpoint.save(save_path, t.model, {**t.run_state(), "model_config": asdict(model_config)})
-        print(f"epoch {t.epoch:3d}/{config.epochs}  loss {t.history.losses[-1]:.6f}  "
-              f"lr {t.history.lrs[-1]:.2e}  {t.history.seconds[-1]:7.1f}s", flush=True)
+        nonlocal saved_epoch
+        state = {**t.run_state(), "model_config": asdict(model_config)}  # every rank: gathers RNGs
+        with guard.deferred():  # a stop signal waits for the write, so the file is a whole epoch
+            if dist.is_main:
+                save(save_path, t.model, state)
+            saved_epoch = t.epoch
+        dist.say(f"epoch {t.epoch:3d}/{config.epochs}  loss {t.history.losses[-1]:.6f}  "
+                 f"lr {t.history.lrs[-1]:.2e}  {t.history.seconds[-1]:7.1f}s", flush=True)
 
-    previous = {s: signal.signal(s, raise_interrupted) for s in (signal.SIGTERM,)}
     try:
-        trainer.fit(end_epoch, progress=not args.no_progress and sys.stderr.isatty())
-    except (KeyboardInterrupt, Interrupted) as stop:
-        raise UserError(
-            f"interrupted ({stop or 'SIGINT'}) during epoch {trainer.epoch + 1}; {save_path} holds "
-            f"epoch {trainer.epoch}; continue with the same command plus --resume"
-        ) from None
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+        with guard:
+            trainer.fit(end_epoch, progress=not args.no_progress and sys.stderr.isatty() and dist.is_main)
+    except StopSignal as stop:
+        then = "continue with the same command plus --resume" if saved_epoch else "run the command again"
+        raise Interrupted(f"stopped by {stop} during epoch {trainer.epoch + 1}; "
+                          f"{kept(save_path, saved_epoch)}; {then}", stop.signum) from None
+    except NonFiniteLoss as err:
+        fix = "start a new run with a lower --lr" + (" or --precision fp32" if config.precision == "bf16" else "")
+        raise NonFiniteLoss(f"{err}; {kept(save_path, saved_epoch)}; {fix}") from None
+    except dist.peer_errors as err:  # nothing outside torchrun; there, a peer that died or hung
+        raise UserError(f"another process of the run failed ({str(err).splitlines()[0].split('. ')[0]}); "
+                        f"{kept(save_path, saved_epoch)}; see its log, then continue with --resume") from None
 
-    test_set = load_images(args.dataset, args.data_root, train=False)
+    if not dist.is_main:
+        return 0
     test_mse = mean_mse(model, test_set.floats(runtime.device))
     if args.plot:
         loss_curve(trainer.history.losses, args.plot, test_mse,
@@ -129,15 +144,25 @@ def run(args) -> int:
     return 0
 
 
-def resume_model(save_path, model_config: ModelConfig, state: dict, config: TrainConfig) -> MLPAutoencoder:
-    model = checkpoint.load_model(save_path)
-    if model.config != model_config:
-        raise UserError(f"cannot resume: {save_path} holds a model of another shape "
-                        f"({model.config}); use the flags of the original run")
-    saved = TrainConfig.from_dict(state["train_config"])
-    if saved.epochs > config.epochs:
-        raise UserError(f"cannot resume: {save_path} was trained to {saved.epochs} epochs; "
-                        f"pass -e {saved.epochs} or more")
-    if int(state["epoch"]) != len(state["history"]["losses"]):
-        raise UserError(f"cannot resume: {checkpoint.state_path(save_path)} is inconsistent")
-    return model
+def kept(save_path, saved_epoch: int | None) -> str:
+    """What the checkpoint on disk holds after a stop."""
+    if saved_epoch is None:
+        return "no epoch finished, so nothing was saved"
+    return f"{save_path} keeps epoch {saved_epoch}, the last one finished"
+
+
+def save(save_path, model: MLPAutoencoder, state: dict) -> None:
+    try:
+        checkpoint.save(save_path, model, state)
+    except OSError as err:  # the atomic write left the previous checkpoint as it was
+        raise UserError(f"cannot write {save_path} ({err.strerror or err}); the last checkpoint written whole "
+                        "is kept; free some space or fix the folder's permissions, then continue with --resume"
+                        ) from None
+
+
+def build_model(config: ModelConfig) -> MLPAutoencoder:
+    try:
+        return MLPAutoencoder(config)
+    except (RuntimeError, MemoryError):  # the allocator's way of saying the layers do not fit
+        raise UserError(f"not enough memory for a {config.input_dim}-{config.hidden}-{config.bottleneck} "
+                        "model; choose a smaller --hidden or -z") from None

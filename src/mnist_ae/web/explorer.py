@@ -10,7 +10,7 @@ import torch
 
 from ..data import PIXEL_MAX, ImageSet
 from ..errors import UserError
-from ..lab import denoise, reconstruct
+from ..lab import denoise
 from ..model import MLPAutoencoder
 
 SPLITS = ("train", "test")
@@ -68,6 +68,11 @@ class Explorer:
                     f"{images.name} images have {images.images[0].numel()}; "
                     "use the dataset the model was trained on"
                 )
+        if model.config.output_dim != model.config.input_dim:
+            raise UserError(
+                f"the checkpoint outputs {model.config.output_dim} pixels for {model.config.input_dim} "
+                "in; the explorer shows only autoencoders whose output is an image like the input"
+            )
         self.model = model.cpu().eval()
         self.splits = {"train": train, "test": test}
         self.ranges = slider_ranges(self.model, train)
@@ -82,7 +87,8 @@ class Explorer:
 
     @property
     def image_shape(self) -> tuple[int, int]:
-        return tuple(self.config.image_shape[1:])
+        """Height and width as the dataset stores them; the model's output has as many pixels."""
+        return tuple(self.splits["train"].images.shape[1:])
 
     def split(self, name: str) -> ImageSet:
         try:
@@ -108,7 +114,7 @@ class Explorer:
     def reconstruct(self, split: str, index: int) -> dict:
         image = self.image(split, index)
         code = self.encode(image)
-        output = reconstruct(self.model, image)
+        output = self.decode(code)  # the model's forward pass, keeping the code on the way
         return {"original": image, "reconstruction": output, "code": code,
                 "mse": float(torch.mean((output - image) ** 2))}
 

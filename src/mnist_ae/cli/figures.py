@@ -1,0 +1,58 @@
+"""``figures``: pictures of a model's code space on the test split."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .. import checkpoint
+from ..data import load_images
+from ..errors import UserError
+from ..evaluation import check_compatible
+from ..latent import DEFAULT_PAIRS, DEFAULT_STEPS, FIGURE_NAMES, write_figures
+from .args import add_data_args
+
+DEFAULT_OUT = Path("latent_figures")
+
+NAME = "figures"
+HELP = "latent-space figures: codes in 2-D, traversals, interpolations"
+DESCRIPTION = ("Draw a checkpoint's test-set codes in 2-D coloured by class (the codes themselves when the "
+               "bottleneck is 2, else a PCA projection of them), a traversal grid (each unit swept from its "
+               "1st to 99th percentile, the others at their mean) and an interpolation grid for class pairs.")
+
+
+def class_pair(text: str) -> tuple[int, int]:
+    parts = text.replace(":", "-").split("-")
+    try:
+        a, b = (int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a class pair such as 3-8") from None
+    if a < 0 or b < 0:
+        raise argparse.ArgumentTypeError(f"classes are 0 or more, got {text!r}")
+    return a, b
+
+
+def configure(p):
+    p.add_argument("-l", "--load", required=True, metavar="PATH", help="checkpoint to draw")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
+                   help=f"folder for {', '.join(FIGURE_NAMES)} (default {DEFAULT_OUT})")
+    p.add_argument("--pairs", type=class_pair, nargs="+", default=list(DEFAULT_PAIRS), metavar="A-B",
+                   help="class pairs to interpolate between, the first test image of each class "
+                        f"(default {' '.join(f'{a}-{b}' for a, b in DEFAULT_PAIRS)})")
+    p.add_argument("--n-steps", type=int, default=DEFAULT_STEPS,
+                   help=f"images per traversal and interpolation row, both ends included (default {DEFAULT_STEPS})")
+    add_data_args(p)
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    if args.n_steps < 2:
+        raise UserError(f"--n-steps must be at least 2 (both ends), got {args.n_steps}")
+    model = checkpoint.load_model(args.load)
+    test_set = load_images(args.dataset, args.data_root, train=False)
+    check_compatible(model, test_set, args.load)
+    checkpoint.prepare_output_folder(args.out, FIGURE_NAMES, "figure")
+    name = Path(args.load).name.removesuffix(".pth")
+    for path in write_figures(model, test_set, args.out, name, args.pairs, args.n_steps):
+        print(f"saved {path}")
+    return 0

@@ -1,0 +1,86 @@
+"""``--resume``: check a saved run state against the command, then continue it exactly.
+
+The run state (``MLP.8.pth.state``) holds the weights too, so it alone continues a run: the
+weights file beside it is an export for the lab's code and may lag it by one epoch after a
+crash between the two writes. A resumed run takes its settings from the command, which must
+agree with the saved ones; a silent mismatch would make "resume" a different run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+
+from . import checkpoint
+from .errors import UserError
+from .model import MLPAutoencoder, ModelConfig
+from .training import History, TrainConfig, Trainer
+
+# Settings that shape the optimizer, the schedule or the data order; -e may grow (see below).
+MUST_MATCH = ("recipe", "batch_size", "lr", "weight_decay", "loss", "schedule", "train_noise",
+              "dataset", "loader", "precision")
+STATE_TYPES = {"epoch": int, "history": dict, "optimizer": dict, "scheduler": dict, "rng": list,
+               "model": dict, "model_config": dict, "train_config": dict}
+
+
+def damaged(path: Path, detail: str) -> UserError:
+    return UserError(f"cannot resume: {checkpoint.state_path(path)} is damaged or not from train.py "
+                     f"({detail}); start a new run without --resume")
+
+
+def load(path: Path, config: TrainConfig) -> dict:
+    """The run state saved beside ``path``, checked against this command's ``config``."""
+    state = checkpoint.load_run_state(path)
+    for key, kind in STATE_TYPES.items():
+        if not isinstance(state.get(key), kind) or isinstance(state.get(key), bool):
+            raise damaged(path, f"no valid {key!r}")
+    if not state["rng"]:
+        raise damaged(path, "no generator states")
+    try:
+        saved = TrainConfig.from_dict(state["train_config"])
+        history = History(**{f.name: list(state["history"].get(f.name, ())) for f in fields(History)})
+    except (TypeError, ValueError, UserError) as err:
+        raise damaged(path, str(err).splitlines()[0] if str(err) else type(err).__name__) from None
+    epoch = state["epoch"]
+    if not 0 < epoch == len(history.losses) == len(history.lrs) == len(history.seconds):
+        raise damaged(path, f"epoch {epoch} does not match its loss history")
+    for name in MUST_MATCH:
+        if getattr(saved, name) != getattr(config, name):
+            flag = "--" + name.replace("_", "-")
+            raise UserError(f"cannot resume: {flag} {getattr(config, name)} differs from the saved run's "
+                            f"{getattr(saved, name)}; pass {flag} {getattr(saved, name)} or start a new run")
+    if config.schedule == "onecycle" and config.epochs != saved.epochs:
+        raise UserError(f"cannot resume: a onecycle schedule is laid out over its {saved.epochs} epochs; "
+                        f"pass -e {saved.epochs}")
+    if config.epochs < epoch:
+        raise UserError(f"cannot resume: {path} has trained {epoch} epochs already; pass -e {epoch} or more")
+    return state
+
+
+def load_weights(model: MLPAutoencoder, state: dict, path: Path) -> None:
+    """Put the saved weights into ``model``, which the command's flags shaped."""
+    try:
+        saved = ModelConfig(**{f.name: state["model_config"][f.name] for f in fields(ModelConfig)})
+    except (KeyError, TypeError, ValueError) as err:
+        raise damaged(path, f"model config: {err}") from None
+    if saved != model.config:
+        raise UserError(f"cannot resume: {path} holds a {saved.input_dim}-{saved.hidden}-{saved.bottleneck} "
+                        f"model with a {saved.code_activation} code; pass the original run's -z, --hidden "
+                        "and --code-activation")
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, KeyError, TypeError) as err:
+        raise damaged(path, f"weights: {str(err).splitlines()[0]}") from None
+
+
+def restore(trainer: Trainer, state: dict, path: Path) -> None:
+    """Optimizer, schedule, epoch, history and generators, as they were after the saved epoch."""
+    saved_groups = state["optimizer"].get("param_groups") or [{}]
+    if len(saved_groups[0].get("params", ())) != len(trainer.optimizer.param_groups[0]["params"]):
+        raise UserError(f"cannot resume: {checkpoint.state_path(path)} was saved by the other training "
+                        "step (the fused one runs on a single CPU process, the autograd one on GPUs "
+                        "and under torchrun); resume on the same kind of device and process count")
+    try:
+        trainer.restore(state)
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as err:
+        raise damaged(path, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}") from None

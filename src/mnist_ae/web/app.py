@@ -1,0 +1,159 @@
+"""The explorer's FastAPI app: a JSON API over an :class:`Explorer` and the static page."""
+
+# No ``from __future__ import annotations``: FastAPI must see the request models built
+# inside create_app, which string annotations would hide from it.
+
+from pathlib import Path
+from typing import Annotated
+
+import torch
+from fastapi import FastAPI, Query, Request
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from .. import __version__
+from ..errors import UserError
+from ..lab import LAB_NOISE_STD
+from .explorer import Explorer, pixels
+from .schemas import (
+    NOISE_MAX,
+    SEED_MAX,
+    STEPS_DEFAULT,
+    STEPS_MAX,
+    STEPS_MIN,
+    CodeOut,
+    DecodeOut,
+    DenoiseOut,
+    ErrorOut,
+    ImageOut,
+    InfoOut,
+    InterpolateOut,
+    ReconstructOut,
+    Split,
+    request_models,
+)
+
+STATIC_DIR = Path(__file__).parent / "static"
+MAX_REPORTED_ERRORS = 3  # a 784-pixel body can fail 784 times; the first few say enough
+BAD_INPUT = {422: {"model": ErrorOut, "description": "the request is invalid; `detail` says why"}}
+BAD_BODY = {**BAD_INPUT, 400: {"model": ErrorOut, "description": "the body could not be read as JSON text"}}
+
+# The upper bound depends on the split, so each request checks it and names the valid range.
+INDEX_HELP = "image index in the split, from 0 to its size - 1 (see /api/info)"
+Index = Annotated[int, Query(ge=0, description=INDEX_HELP)]
+SplitQuery = Annotated[Split, Query(description="which split the indices refer to")]
+
+
+def describe_validation_error(err: RequestValidationError) -> str:
+    """FastAPI's list of validation errors as one line a person can act on."""
+    problems = []
+    for error in err.errors():
+        where, *path = error.get("loc") or ("request",)
+        if error.get("type") == "json_invalid":
+            problems.append(f"the body is not valid JSON ({error.get('ctx', {}).get('error', 'parse error')})")
+            continue
+        name = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+        label = {"query": "query parameter", "path": "path parameter", "body": "body field"}.get(where, where)
+        problems.append(f"{label} {name}: {error.get('msg')}" if name else f"{where}: {error.get('msg')}")
+    extra = len(problems) - MAX_REPORTED_ERRORS
+    return "; ".join(problems[:MAX_REPORTED_ERRORS]) + (f" (and {extra} more)" if extra > 0 else "")
+
+
+def create_app(explorer: Explorer) -> FastAPI:
+    """The app for one explorer; nothing is shared between apps, nothing happens at import."""
+    config = explorer.config
+    EncodeRequest, DecodeRequest = request_models(config.input_dim, config.bottleneck)
+    decoder_bytes = explorer.decoder_weights()
+
+    app = FastAPI(
+        title="mnist-ae explorer",
+        version=__version__,
+        description=f"Reconstruct, denoise, interpolate and decode with a {config.input_dim}-"
+                    f"{config.hidden}-{config.bottleneck} MLP autoencoder on {explorer.dataset}. "
+                    "Images are flat row-major lists of pixels in [0, 1].",
+    )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, err: RequestValidationError):
+        return JSONResponse(status_code=422, content={"detail": describe_validation_error(err)})
+
+    @app.exception_handler(UserError)
+    async def user_error(request: Request, err: UserError):
+        return JSONResponse(status_code=422, content={"detail": str(err)})
+
+    @app.get("/api/info", response_model=InfoOut, summary="the model, the dataset and the input limits")
+    def info():
+        return InfoOut(
+            dataset=explorer.dataset, image_shape=list(explorer.image_shape),
+            splits={name: len(images) for name, images in explorer.splits.items()},
+            bottleneck=config.bottleneck, hidden=config.hidden, code_activation=config.code_activation,
+            sliders=[{"low": r.low, "high": r.high} for r in explorer.ranges],
+            noise_default=LAB_NOISE_STD, noise_max=NOISE_MAX,
+            steps_min=STEPS_MIN, steps_max=STEPS_MAX, steps_default=STEPS_DEFAULT,
+        )
+
+    @app.get("/api/images/{split}/{index}", response_model=ImageOut, responses=BAD_INPUT,
+             summary="one dataset image and its label")
+    def dataset_image(split: Split, index: Annotated[int, PathParam(ge=0, description=INDEX_HELP)]):
+        image = explorer.image(split, index)
+        return ImageOut(split=split, index=index, label=explorer.label(split, index), pixels=pixels(image))
+
+    @app.post("/api/encode", response_model=CodeOut, responses=BAD_BODY, summary="an image to its code")
+    def encode(body: EncodeRequest):
+        return CodeOut(code=explorer.encode(torch.tensor(body.pixels)).tolist())
+
+    @app.post("/api/decode", response_model=DecodeOut, responses=BAD_BODY, summary="a code to an image")
+    def decode(body: DecodeRequest):
+        return DecodeOut(pixels=pixels(explorer.decode(torch.tensor(body.code))))
+
+    @app.get("/api/reconstruct", response_model=ReconstructOut, responses=BAD_INPUT,
+             summary="a dataset image, its code, its reconstruction and their MSE")
+    def reconstruct(split: SplitQuery, index: Index):
+        out = explorer.reconstruct(split, index)
+        return ReconstructOut(
+            split=split, index=index, label=explorer.label(split, index), mse=out["mse"],
+            original=pixels(out["original"]), reconstruction=pixels(out["reconstruction"]),
+            code=out["code"].tolist(),
+        )
+
+    @app.get("/api/denoise", response_model=DenoiseOut, responses=BAD_INPUT,
+             summary="add Gaussian noise to a dataset image and reconstruct it")
+    def denoise(split: SplitQuery, index: Index,
+                noise: Annotated[float, Query(ge=0, le=NOISE_MAX, allow_inf_nan=False,
+                                              description="std of the Gaussian noise")] = LAB_NOISE_STD,
+                seed: Annotated[int, Query(ge=0, le=SEED_MAX,
+                                           description="the same seed gives the same noise")] = 0):
+        out = explorer.denoise(split, index, noise, seed)
+        return DenoiseOut(
+            split=split, index=index, label=explorer.label(split, index), noise=noise, seed=seed,
+            original=pixels(out["original"]), noisy=pixels(out["noisy"]),
+            denoised=pixels(out["denoised"]),
+            psnr_noisy=out["psnr_noisy"], psnr_denoised=out["psnr_denoised"],
+        )
+
+    @app.get("/api/interpolate", response_model=InterpolateOut, responses=BAD_INPUT,
+             summary="decode evenly spaced codes between two images' codes, both ends included")
+    def interpolate(split: SplitQuery, a: Index, b: Index,
+                    steps: Annotated[int, Query(ge=STEPS_MIN, le=STEPS_MAX,
+                                                description="frames, both ends included")] = STEPS_DEFAULT):
+        frames = explorer.interpolate(split, a, b, steps)
+        weights = [i / (steps - 1) for i in range(steps)]
+        return InterpolateOut(split=split, a=a, b=b, steps=steps, weights=weights,
+                              frames=[pixels(frame) for frame in frames])
+
+    @app.get("/api/decoder", response_class=Response, summary="the decoder's weights, for decoding in the browser",
+             responses={200: {"content": {"application/octet-stream": {}}, "description":
+                              "little-endian float32, row-major: fc3.weight (hidden x bottleneck), "
+                              "fc3.bias, fc4.weight (pixels x hidden), fc4.bias; decode is "
+                              "sigmoid(fc4(relu(fc3(code))))"}})
+    def decoder():
+        return Response(content=decoder_bytes, media_type="application/octet-stream")
+
+    @app.get("/", include_in_schema=False)
+    def page():
+        return FileResponse(STATIC_DIR / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

@@ -1,0 +1,27 @@
+"""The benchmark runs both pipelines on the same data and reports consistent figures."""
+
+import json
+
+from mnist_ae.cli import main
+
+
+def test_bench_writes_a_table_and_json(tiny_root, tmp_path):
+    out = tmp_path / "bench"
+    out.mkdir()
+    assert main(["bench", "--epochs", "1", "--precision", "fp32", "--data-root", str(tiny_root),
+                 "--out", str(out), "--device", "cpu"]) == 0
+    report = json.loads((out / "results.json").read_text())
+    lab, ours = report["rows"]
+    assert lab["name"] == "lab-style pipeline" and lab["speedup_vs_lab"] == 1.0
+    assert ours["name"] == "our trainer, fp32" and ours["n_images"] == lab["n_images"] == 256
+    assert ours["speedup_vs_lab"] == lab["train_seconds"] / ours["train_seconds"]
+    assert ours["roofline_seconds"] > 0 and ours["inference_images_per_second"] > 0
+    assert 0 < ours["test_mse"] < 0.5 and 0 < lab["test_mse"] < 0.5
+    table = (out / "results.md").read_text()
+    assert "| lab-style pipeline |" in table and "| our trainer, fp32 |" in table
+
+
+def test_bench_refuses_an_unwritable_folder(tiny_root, tmp_path, capsys):
+    assert main(["bench", "--epochs", "1", "--data-root", str(tiny_root),
+                 "--out", str(tmp_path / "missing" / "bench")]) == 2
+    assert "does not exist" in capsys.readouterr().err

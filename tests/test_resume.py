@@ -1,0 +1,122 @@
+"""``--resume`` continues a run exactly, and refuses a state that does not fit the command."""
+
+import errno
+import os
+import signal
+
+import pytest
+import torch
+
+from mnist_ae import checkpoint, resume
+from mnist_ae.errors import UserError
+from mnist_ae.model import MLPAutoencoder, ModelConfig
+from mnist_ae.runtime import make_runtime
+from mnist_ae.training import MemoryBatches, TrainConfig, Trainer
+
+from train_runs import assert_same_run, run_state, train_here, weights
+
+SIGTERM_EXIT = 128 + signal.SIGTERM
+
+
+@pytest.mark.parametrize("loader", ["memory", "stream"])
+def test_two_then_two_more_epochs_equal_four(tiny_root, tmp_path, loader):
+    resumed, straight = tmp_path / "resumed.pth", tmp_path / "straight.pth"
+    common = ("--loader", loader, "--train-noise", 0.1)  # noise: the global generator must resume too
+    assert train_here(resumed, tiny_root, "-e", 2, *common) == 0
+    assert train_here(resumed, tiny_root, "-e", 4, "--resume", *common) == 0
+    assert train_here(straight, tiny_root, "-e", 4, *common) == 0
+    assert run_state(resumed)["epoch"] == 4
+    assert_same_run(resumed, straight, exact=True)
+
+
+def stop_after_epoch(monkeypatch, epoch: int, signum=signal.SIGTERM):
+    """Send this process ``signum`` right after the checkpoint of ``epoch`` is written."""
+    real_save = checkpoint.save
+
+    def save(path, model, state=None):
+        real_save(path, model, state)
+        if state["epoch"] == epoch:
+            os.kill(os.getpid(), signum)
+
+    monkeypatch.setattr(checkpoint, "save", save)
+
+
+def test_stopped_onecycle_run_resumes_exactly(tiny_root, tmp_path, monkeypatch, capsys):
+    """A one-cycle schedule is laid out over all epochs, so the stop comes mid-run."""
+    resumed, straight = tmp_path / "resumed.pth", tmp_path / "straight.pth"
+    common = ("-e", 4, "--schedule", "onecycle", "--train-noise", 0.1)
+    with monkeypatch.context() as patch:
+        stop_after_epoch(patch, 2)
+        assert train_here(resumed, tiny_root, *common) == SIGTERM_EXIT
+    error = capsys.readouterr().err
+    assert f"{resumed} keeps epoch 2" in error and "plus --resume" in error
+    assert run_state(resumed)["epoch"] == 2
+    assert train_here(resumed, tiny_root, *common, "--resume") == 0
+    assert train_here(straight, tiny_root, *common) == 0
+    assert_same_run(resumed, straight, exact=True)
+
+
+def test_crash_between_the_two_writes_still_resumes_exactly(tiny_root, tmp_path, monkeypatch, capsys):
+    """The state is written first and holds the weights, so a lagging weights file is harmless."""
+    resumed, straight = tmp_path / "resumed.pth", tmp_path / "straight.pth"
+    real_write = checkpoint.atomic_write
+    writes = []
+
+    def write_until_disk_full(path, write):
+        writes.append(path)
+        if len(writes) == 6:  # epoch 3's weights file, after epoch 3's state
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(path, write)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(checkpoint, "atomic_write", write_until_disk_full)
+        assert train_here(resumed, tiny_root, "-e", 4) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "No space left" in error[0] and "--resume" in error[0]
+    assert run_state(resumed)["epoch"] == 3
+    assert checkpoint.load_model(resumed)  # epoch 2's weights, whole
+    assert not torch.equal(weights(resumed)["fc1.weight"], run_state(resumed)["model"]["fc1.weight"])
+    assert train_here(resumed, tiny_root, "-e", 4, "--resume") == 0
+    assert train_here(straight, tiny_root, "-e", 4) == 0
+    assert_same_run(resumed, straight, exact=True)
+
+
+@pytest.fixture
+def two_epochs(tiny_root, tmp_path):
+    path = tmp_path / "run.pth"
+    assert train_here(path, tiny_root, "-e", 2) == 0
+    return path
+
+
+@pytest.mark.parametrize("flags,words", [
+    (["-e", "3", "--lr", "0.01"], "--lr 0.01 differs from the saved run's 0.001"),
+    (["-e", "3", "-b", "64"], "--batch-size 64 differs"),
+    (["-e", "3", "--loss", "bce"], "--loss bce differs"),
+    (["-e", "3", "--recipe", "best"], "--recipe best differs"),
+    (["-e", "3", "-z", "5"], "-z, --hidden and --code-activation"),
+    (["-e", "1"], "has trained 2 epochs already; pass -e 2 or more"),
+])
+def test_resume_refuses_another_run(two_epochs, tiny_root, capsys, flags, words):
+    before = two_epochs.read_bytes(), checkpoint.state_path(two_epochs).read_bytes()
+    assert train_here(two_epochs, tiny_root, *flags, "--resume") == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and words in error[0], error
+    assert (two_epochs.read_bytes(), checkpoint.state_path(two_epochs).read_bytes()) == before
+
+
+def test_resume_without_a_saved_run(tiny_root, tmp_path, capsys):
+    assert train_here(tmp_path / "none.pth", tiny_root, "-e", 1, "--resume") == 2
+    assert "start a new run without --resume" in capsys.readouterr().err
+    assert not list(tmp_path.glob("none.pth*"))
+
+
+def test_state_from_the_other_training_step_is_refused(two_epochs, tiny_root):
+    """The fused CPU step keeps one flat Adam state; the autograd step keeps one per tensor."""
+    state = run_state(two_epochs)
+    config = TrainConfig.from_dict(state["train_config"])
+    model = MLPAutoencoder(ModelConfig(**state["model_config"]))
+    runtime = make_runtime("cpu")
+    data = torch.rand(256, 784)
+    trainer = Trainer(model, config, runtime, MemoryBatches(data, 85, torch.Generator()), fused=False)
+    with pytest.raises(UserError, match="the other training step"):
+        resume.restore(trainer, state, two_epochs)

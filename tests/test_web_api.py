@@ -1,0 +1,303 @@
+"""The explorer's JSON API through FastAPI's TestClient, on the tiny dataset and an untrained model."""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("fastapi", reason="the web extra is not installed: pip install -e '.[web]'")
+from conftest import write_mnist
+from fastapi.testclient import TestClient
+
+from mnist_ae import checkpoint
+from mnist_ae.data import load_images
+from mnist_ae.errors import UserError
+from mnist_ae.model import MLPAutoencoder, ModelConfig, init_lab_weights
+from mnist_ae.web import Explorer, create_app
+
+TOLERANCE = 1e-4  # the API rounds pixels to 4 decimals
+N_TEST = 64  # conftest's tiny test split
+
+
+@pytest.fixture(scope="module")
+def explorer(tmp_path_factory):
+    """conftest's tiny_root and tiny_checkpoint, built once for the module: the app is read-only."""
+    folder = tmp_path_factory.mktemp("web_api")
+    root = write_mnist(folder / "data")
+    torch.manual_seed(0)
+    model = MLPAutoencoder(ModelConfig(bottleneck=4))
+    init_lab_weights(model)
+    checkpoint.save(folder / "tiny.pth", model)
+    return Explorer(checkpoint.load_model(folder / "tiny.pth"), load_images("mnist", root, train=True),
+                    load_images("mnist", root, train=False))
+
+
+@pytest.fixture(scope="module")
+def client(explorer):
+    with TestClient(create_app(explorer)) as client:
+        yield client
+
+
+def get_ok(client, url):
+    response = client.get(url)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_info_describes_the_model_and_the_limits(client):
+    info = get_ok(client, "/api/info")
+    assert info["dataset"] == "mnist"
+    assert info["image_shape"] == [28, 28]
+    assert info["splits"] == {"train": 256, "test": N_TEST}
+    assert info["bottleneck"] == 4 and info["hidden"] == 392
+    assert len(info["sliders"]) == 4
+    assert all(s["low"] < s["high"] for s in info["sliders"])
+    assert (info["steps_min"], info["steps_max"], info["noise_max"]) == (2, 64, 1.0)
+
+
+def test_slider_ranges_are_percentiles_of_the_training_codes(explorer):
+    images = explorer.splits["train"]
+    codes = explorer.model.encode(images.floats()).detach()
+    for unit, slider in enumerate(explorer.ranges):
+        inside = ((codes[:, unit] >= slider.low - 1e-6) & (codes[:, unit] <= slider.high + 1e-6)).float().mean()
+        assert inside >= 0.97  # 1st to 99th percentile holds 98% of the codes
+
+
+def test_dataset_image_is_the_idx_image(client, explorer):
+    out = get_ok(client, "/api/images/test/5")
+    expected = explorer.splits["test"].image(5)
+    assert out["label"] == int(explorer.splits["test"].labels[5])
+    assert np.allclose(out["pixels"], expected.numpy(), atol=TOLERANCE)
+
+
+def test_reconstruct_is_the_model_output_with_its_mse(client, explorer):
+    out = get_ok(client, "/api/reconstruct?split=train&index=7")
+    image = explorer.splits["train"].image(7)
+    with torch.no_grad():
+        expected = explorer.model(image[None])[0]
+        code = explorer.model.encode(image[None])[0]
+    assert np.allclose(out["reconstruction"], expected.numpy(), atol=TOLERANCE)
+    assert np.allclose(out["code"], code.numpy(), atol=1e-6)
+    assert out["mse"] == pytest.approx(float(((expected - image) ** 2).mean()), rel=1e-5)
+
+
+def test_denoise_repeats_with_a_seed_and_changes_with_another(client):
+    url = "/api/denoise?split=test&index=3&noise=0.5"
+    first, again = get_ok(client, url + "&seed=1"), get_ok(client, url + "&seed=1")
+    other = get_ok(client, url + "&seed=2")
+    assert first["noisy"] == again["noisy"] and first["denoised"] == again["denoised"]
+    assert first["noisy"] != other["noisy"]
+    assert all(0 <= p <= 1 for p in first["noisy"])
+
+
+def test_denoise_without_noise_leaves_the_image_and_psnr_is_infinite(client):
+    out = get_ok(client, "/api/denoise?split=test&index=3&noise=0")
+    assert out["noisy"] == out["original"]
+    assert out["psnr_noisy"] is None
+    assert math.isfinite(out["psnr_denoised"])
+
+
+def test_more_noise_lowers_the_psnr_of_the_noisy_image(client):
+    quiet = get_ok(client, "/api/denoise?split=test&index=3&noise=0.1")
+    loud = get_ok(client, "/api/denoise?split=test&index=3&noise=0.9")
+    assert quiet["psnr_noisy"] > loud["psnr_noisy"]
+
+
+def test_interpolation_starts_and_ends_at_the_reconstructions(client):
+    out = get_ok(client, "/api/interpolate?split=test&a=2&b=9&steps=5")
+    assert out["weights"] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert len(out["frames"]) == 5 and all(len(f) == 784 for f in out["frames"])
+    assert out["frames"][0] == get_ok(client, "/api/reconstruct?split=test&index=2")["reconstruction"]
+    assert out["frames"][-1] == get_ok(client, "/api/reconstruct?split=test&index=9")["reconstruction"]
+
+
+def test_encode_then_decode_is_a_reconstruction(client):
+    pixels = get_ok(client, "/api/images/test/4")["pixels"]
+    code = client.post("/api/encode", json={"pixels": pixels}).json()["code"]
+    decoded = client.post("/api/decode", json={"code": code}).json()["pixels"]
+    expected = get_ok(client, "/api/reconstruct?split=test&index=4")
+    assert np.allclose(code, expected["code"], atol=1e-4)
+    assert np.allclose(decoded, expected["reconstruction"], atol=2 * TOLERANCE)
+
+
+def test_exported_decoder_weights_decode_like_the_server(client):
+    """The page decodes with these bytes; the layout must match what the API promises."""
+    info = get_ok(client, "/api/info")
+    response = client.get("/api/decoder")
+    assert response.headers["content-type"] == "application/octet-stream"
+    weights = np.frombuffer(response.content, dtype="<f4")
+    z, h, n = info["bottleneck"], info["hidden"], 784
+    assert weights.size == h * z + h + n * h + n
+    w3, b3, w4, b4 = np.split(weights, np.cumsum([h * z, h, n * h]))
+    code = np.array([0.5, 1.5, 0.0, 2.0], dtype=np.float32)
+    hidden = np.maximum(w3.reshape(h, z) @ code + b3, 0)
+    local = 1 / (1 + np.exp(-(w4.reshape(n, h) @ hidden + b4)))
+    served = client.post("/api/decode", json={"code": code.tolist()}).json()["pixels"]
+    assert np.allclose(local, served, atol=2 * TOLERANCE)
+
+
+@pytest.mark.parametrize("method, url, body, says", [
+    ("get", "/api/images/test/64", None, "choose 0-63"),
+    ("get", "/api/images/test/-1", None, "index"),
+    ("get", "/api/images/valid/1", None, "'train' or 'test'"),
+    ("get", "/api/reconstruct?split=test&index=1000000000000000000000000", None, "choose 0-63"),
+    ("get", "/api/reconstruct?split=test&index=abc", None, "query parameter index"),
+    ("get", "/api/reconstruct?split=test", None, "query parameter index: Field required"),
+    ("get", "/api/denoise?split=test&index=1&noise=1.5", None, "noise"),
+    ("get", "/api/denoise?split=test&index=1&noise=-0.1", None, "noise"),
+    ("get", "/api/denoise?split=test&index=1&noise=nan", None, "noise"),
+    ("get", "/api/denoise?split=test&index=1&noise=inf", None, "noise"),
+    ("get", "/api/denoise?split=test&index=1&seed=-3", None, "seed"),
+    ("get", "/api/interpolate?split=test&a=1&b=2&steps=1", None, "steps"),
+    ("get", "/api/interpolate?split=test&a=1&b=2&steps=65", None, "steps"),
+    ("get", "/api/interpolate?split=test&a=1&b=64", None, "choose 0-63"),
+    ("post", "/api/decode", {"code": [1.0, 2.0]}, "at least 4 items"),
+    ("post", "/api/decode", {"code": [1.0] * 5}, "at most 4 items"),
+    ("post", "/api/decode", {"code": [1e30, 0, 0, 0]}, "code[0]"),
+    ("post", "/api/decode", {"code": "0,0,0,0"}, "code"),
+    ("post", "/api/decode", {}, "code: Field required"),
+    ("post", "/api/encode", {"pixels": [0.5] * 783}, "at least 784 items"),
+    ("post", "/api/encode", {"pixels": [0.0] * 783 + [2.0]}, "pixels[783]"),
+])
+def test_bad_input_gets_a_422_that_says_what_is_wrong(client, method, url, body, says):
+    response = getattr(client, method)(url, **({"json": body} if body is not None else {}))
+    assert response.status_code == 422
+    assert says in response.json()["detail"]
+
+
+@pytest.mark.parametrize("raw, says", [
+    (b'{"code": [NaN, 0, 0, 0]}', "finite"),
+    (b'{"code": [Infinity, 0, 0, 0]}', "finite"),
+    (b'{"code": [0, 0', "not valid JSON"),
+    (b"", "Field required"),
+])
+def test_malformed_bodies_get_a_422(client, raw, says):
+    response = client.post("/api/decode", content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert says in response.json()["detail"]
+
+
+def test_a_long_list_of_bad_pixels_is_summarised(client):
+    detail = client.post("/api/encode", json={"pixels": [5.0] * 784}).json()["detail"]
+    assert "pixels[0]" in detail and "(and 781 more)" in detail
+
+
+def test_openapi_documents_every_operation_and_the_code_length(client):
+    schema = get_ok(client, "/openapi.json")
+    assert {"/api/info", "/api/images/{split}/{index}", "/api/encode", "/api/decode", "/api/reconstruct",
+            "/api/denoise", "/api/interpolate", "/api/decoder"} <= set(schema["paths"])
+    code = schema["components"]["schemas"]["DecodeRequest"]["properties"]["code"]
+    assert code["minItems"] == code["maxItems"] == 4
+    steps = next(p for p in schema["paths"]["/api/interpolate"]["get"]["parameters"] if p["name"] == "steps")
+    assert (steps["schema"]["minimum"], steps["schema"]["maximum"]) == (2, 64)
+
+
+def test_the_page_and_its_files_are_served(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "Latent sliders" in page.text
+    for name, kind in (("app.js", "javascript"), ("style.css", "text/css")):
+        response = client.get(f"/static/{name}")
+        assert response.status_code == 200 and kind in response.headers["content-type"]
+
+
+def test_explorer_refuses_a_dataset_of_another_image_size(tiny_root):
+    model = MLPAutoencoder(ModelConfig(input_dim=100, output_dim=100, image_shape=(1, 10, 10)))
+    images = load_images("mnist", tiny_root, train=True)
+    with pytest.raises(UserError, match="expects 100 pixels"):
+        Explorer(model, images, images)
+    model = MLPAutoencoder(ModelConfig(output_dim=10))
+    with pytest.raises(UserError, match="outputs 10 pixels for 784"):
+        Explorer(model, images, images)
+
+
+
+
+# The serve command's start-up errors: one line and exit code 2, before any serving.
+def run_serve(argv, capsys):
+    from mnist_ae.cli import main
+
+    code = main(["serve", *argv])
+    err = capsys.readouterr().err.strip()
+    return code, err
+
+
+def test_serve_reports_a_missing_checkpoint_in_one_line(tmp_path, capsys):
+    code, err = run_serve(["-l", str(tmp_path / "missing.pth")], capsys)
+    assert code == 2 and "not found" in err and len(err.splitlines()) == 1
+
+
+def test_serve_reports_a_file_that_is_not_a_checkpoint(tmp_path, capsys):
+    (tmp_path / "notes.pth").write_text("not weights")
+    code, err = run_serve(["-l", str(tmp_path / "notes.pth")], capsys)
+    assert code == 2 and "not a readable PyTorch checkpoint" in err and len(err.splitlines()) == 1
+
+
+def test_serve_reports_a_port_in_use(tiny_root, tiny_checkpoint, capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, err = run_serve(["-l", str(tiny_checkpoint), "--data-root", str(tiny_root),
+                               "--port", str(port)], capsys)
+    assert code == 2 and f"port {port} on 127.0.0.1 is already in use" in err
+
+
+@pytest.mark.parametrize("argv, says", [(["--port", "70000"], "must be 0-65535"),
+                                        (["--port", "web"], "not a whole number")])
+def test_serve_rejects_a_bad_port(tiny_checkpoint, capsys, argv, says):
+    with pytest.raises(SystemExit) as exit_info:
+        run_serve(["-l", str(tiny_checkpoint), *argv], capsys)
+    assert exit_info.value.code == 2 and says in capsys.readouterr().err
+
+
+def test_serve_defaults_to_this_machine_only():
+    from mnist_ae.cli import build_parser
+
+    args = build_parser().parse_args(["serve", "-l", "MLP.8.pth"])
+    assert (args.host, args.port, args.data_root, args.dataset) == ("127.0.0.1", 8000, "./data", "mnist")
+
+
+# Schema-driven fuzzing: schemathesis draws requests for every operation from the app's own
+# OpenAPI schema, both ones that fit it and ones that break it; none may get a 500.
+schemathesis = pytest.importorskip("schemathesis")
+# Per operation and mode: a few seconds in all. Set the variable higher for a deeper search.
+FUZZ_EXAMPLES = int(os.environ.get("MNIST_AE_FUZZ_EXAMPLES", "20"))
+INPUTLESS = {"GET /api/info", "GET /api/decoder"}  # nothing to break: no negative cases
+
+
+@pytest.mark.parametrize("mode", ["positive", "negative"])
+def test_fuzzed_requests_never_get_a_server_error(explorer, mode):
+    from hypothesis import HealthCheck, given, settings
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(explorer))
+    checks = [not_a_server_error, status_code_conformance, content_type_conformance,
+              response_schema_conformance]
+    operations = [result.ok() for result in schema.get_all_operations()]
+    statuses = set()
+    assert len(operations) == 8
+    for operation in operations:
+        if mode == "negative" and operation.label in INPUTLESS:
+            continue
+
+        @settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None,
+                  suppress_health_check=list(HealthCheck))
+        @given(case=operation.as_strategy(generation_mode=schemathesis.GenerationMode(mode)))
+        def fuzz(case):
+            response = case.call_and_validate(checks=checks)
+            if case.operation.label not in INPUTLESS:
+                statuses.add(response.status_code)
+
+        fuzz()
+    if mode == "positive":  # some requests got through to the model, not only to the validators
+        assert 200 in statuses

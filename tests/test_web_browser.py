@@ -1,0 +1,246 @@
+"""End to end: ``mnist-ae serve`` on a free local port, driven in Debian's headless Chromium.
+
+By default the server runs an untrained model on the tiny dataset. To run it on a real
+checkpoint and keep screenshots for the README:
+
+    MNIST_AE_WEB_CHECKPOINT=runs/MLP.8.pth MNIST_AE_SCREENSHOT=docs/img/web.png \\
+        .venv/bin/python -m pytest -q tests/test_web_browser.py
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import REAL_DATA_ROOT, write_mnist
+
+from mnist_ae import checkpoint
+from mnist_ae.model import MLPAutoencoder, ModelConfig, init_lab_weights
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium)",
+                allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="the web extra is not installed")
+pytest.importorskip("fastapi", reason="the web extra is not installed")
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+LAPTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+STARTUP_TIMEOUT_S = 120
+STOP_TIMEOUT_S = 15
+WAIT_MS = 20_000  # for the page to react; generous for a loaded 2-core machine
+URL_PATTERN = re.compile(r"http://127\.0\.0\.1:\d+/")
+
+# Every canvas has drawn at least once: the page is fully up.
+PAGE_READY = """() => ['#reconstruct [data-role=reconstruction]', '#denoise [data-role=denoised]',
+    '#interpolate [data-role=frame]', '#latent [data-role=decoded]']
+    .every(sel => document.querySelector(sel)?.dataset.version)"""
+# A canvas's pixels as grey levels, or null while it is blank (all one colour).
+PIXELS = """canvas => {
+    const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    const grey = Array.from({length: data.length / 4}, (_, i) => data[4 * i]);
+    return new Set(grey).size > 1 ? grey : null;
+}"""
+
+
+def tiny_setup(folder: Path) -> tuple[Path, Path]:
+    """conftest's tiny dataset and tiny checkpoint, made once for the module's one server."""
+    root = write_mnist(folder / "data")
+    torch.manual_seed(0)
+    model = MLPAutoencoder(ModelConfig(bottleneck=4))
+    init_lab_weights(model)
+    checkpoint.save(folder / "tiny.pth", model)
+    return folder / "tiny.pth", root
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if os.environ.get("MNIST_AE_WEB_CHECKPOINT"):
+        weights, root = Path(os.environ["MNIST_AE_WEB_CHECKPOINT"]), REAL_DATA_ROOT
+    else:
+        weights, root = tiny_setup(tmp_path_factory.mktemp("web_browser"))
+    process = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from mnist_ae.cli import main; sys.exit(main())",
+         "serve", "-l", str(weights), "--data-root", str(root), "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first_line = []
+    reader = threading.Thread(target=lambda: first_line.append(process.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(STARTUP_TIMEOUT_S)
+    try:
+        match = URL_PATTERN.search(first_line[0]) if first_line else None
+        assert match, f"serve printed no 127.0.0.1 URL: {first_line} {process.stderr.read() if process.poll() else ''}"
+        yield match.group(0)
+    finally:
+        process.terminate()
+        try:
+            process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def open_page(browser, url, viewport, errors: list):
+    """A page at ``url`` with every panel drawn; console errors and page errors go to ``errors``."""
+    page = browser.new_page(viewport=viewport)
+    page.set_default_timeout(WAIT_MS)
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.goto(url)
+    page.wait_for_function(PAGE_READY)
+    return page
+
+
+@pytest.fixture
+def page_errors():
+    return []
+
+
+@pytest.fixture
+def page(browser, server, page_errors):
+    page = open_page(browser, server, LAPTOP, page_errors)
+    yield page
+    page.close()
+    assert page_errors == [], "the page logged errors"
+
+
+def pixels(page, selector):
+    return page.locator(selector).evaluate(PIXELS)
+
+
+def version(page, selector) -> int:
+    return int(page.locator(selector).get_attribute("data-version") or 0)
+
+
+def wait_redraw(page, selector, before: int):
+    page.wait_for_function(f"() => Number(document.querySelector('{selector}').dataset.version) > {before}")
+
+
+def test_every_panel_draws_its_images(page):
+    info = page.evaluate("window.explorer.info")
+    for selector in ["#reconstruct [data-role=original]", "#reconstruct [data-role=reconstruction]",
+                     "#denoise [data-role=original]", "#denoise [data-role=noisy]",
+                     "#denoise [data-role=denoised]", "#interpolate [data-role=frame]",
+                     "#latent [data-role=original]", "#latent [data-role=decoded]"]:
+        assert pixels(page, selector) is not None, f"{selector} is blank"
+    assert re.fullmatch(r"\d+\.\d{4}", page.locator("#reconstruct [data-role=mse]").inner_text())
+    assert "dB" in page.locator("#denoise [data-role=psnr-noisy]").inner_text()
+    assert page.locator("#interpolate .strip canvas").count() == info["steps_default"]
+    assert page.locator("#latent .slider input").count() == info["bottleneck"]
+    # nearest-neighbour scaling: a 28-pixel canvas shown 4x larger, unsmoothed
+    style = page.locator("#reconstruct canvas").first.evaluate(
+        "c => [getComputedStyle(c).imageRendering, c.width, c.getBoundingClientRect().width]")
+    assert style == ["pixelated", 28, 112]
+
+
+def test_dragging_a_latent_slider_redraws_the_decoded_image(page):
+    decoded = "#latent [data-role=decoded]"
+    slider = page.locator("#latent .slider input").first
+    before_pixels, before_version = pixels(page, decoded), version(page, decoded)
+    box = slider.bounding_box()
+    middle_y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.95, middle_y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.05, middle_y, steps=5)
+    page.mouse.up()
+    wait_redraw(page, decoded, before_version)
+    assert version(page, decoded) > before_version + 1  # redrawn while dragging, not only at the end
+    assert pixels(page, decoded) != before_pixels
+    # the browser's decoder agrees with the server's on the code the sliders now hold
+    code = page.locator("#latent .slider input").evaluate_all("inputs => inputs.map(i => Number(i.value))")
+    local, served = page.evaluate("""async code => [window.explorer.decode(code),
+        (await (await fetch('/api/decode', {method: 'POST', headers: {'Content-Type': 'application/json'},
+                                            body: JSON.stringify({code})})).json()).pixels]""", code)
+    assert max(abs(a - b) for a, b in zip(local, served)) < 1e-3
+    assert "decoded in your browser" in page.locator("#latent [data-role=timing]").inner_text()
+
+
+def test_reconstruct_shows_the_typed_image_and_random_picks_another(page):
+    original = "#reconstruct [data-role=original]"
+    before = version(page, original)
+    page.locator("#reconstruct input[name=index]").fill("5")
+    wait_redraw(page, original, before)
+    expected = page.evaluate("async () => (await (await fetch('/api/images/test/5')).json()).pixels")
+    assert pixels(page, original) == [round(p * 255) for p in expected]
+    before = version(page, original)
+    page.locator("#reconstruct button[name=random]").click()
+    wait_redraw(page, original, before)
+    assert page.locator("#reconstruct input[name=index]").input_value() != ""
+
+
+def test_a_bad_index_shows_the_servers_message(page, page_errors):
+    size = page.evaluate("window.explorer.info.splits.test")
+    page.locator("#reconstruct input[name=index]").fill(str(size + 5))
+    status = page.locator("#reconstruct .status")
+    sync_api.expect(status).to_contain_text(f"choose 0-{size - 1}")
+    sync_api.expect(status).to_have_class(re.compile("error"))
+    # The browser logs the 422 the page was meant to get; nothing else may appear.
+    page_errors[:] = [e for e in page_errors if "status of 422" not in e]
+
+
+def test_the_noise_slider_drives_the_noisy_image(page):
+    noisy, original = "#denoise [data-role=noisy]", "#denoise [data-role=original]"
+    before = version(page, noisy)
+    page.locator("#denoise input[name=noise]").fill("0")
+    wait_redraw(page, noisy, before)
+    assert pixels(page, noisy) == pixels(page, original)
+    assert "∞" in page.locator("#denoise [data-role=psnr-noisy]").inner_text()
+    before = version(page, noisy)
+    page.locator("#denoise input[name=noise]").fill("0.8")
+    wait_redraw(page, noisy, before)
+    assert pixels(page, noisy) != pixels(page, original)
+
+
+def test_interpolation_follows_the_step_count_and_plays(page):
+    frame = "#interpolate [data-role=frame]"
+    page.locator("#interpolate input[name=steps]").fill("12")
+    page.wait_for_function("() => document.querySelectorAll('#interpolate .strip canvas').length === 12")
+    play = page.locator("#interpolate button[name=play]")
+    play.click()
+    sync_api.expect(play).to_have_attribute("aria-pressed", "true")
+    before = version(page, frame)
+    wait_redraw(page, frame, before + 2)  # the animation keeps drawing frames
+    play.click()
+    sync_api.expect(play).to_have_attribute("aria-pressed", "false")
+
+
+def test_phone_width_fits_without_sideways_scrolling(browser, server):
+    errors = []
+    page = open_page(browser, server, PHONE, errors)
+    widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    columns = page.locator("main").evaluate("m => getComputedStyle(m).gridTemplateColumns.split(' ').length")
+    page.close()
+    assert widths[0] <= widths[1] and columns == 1 and errors == []
+
+
+def test_screenshots(browser, server, tmp_path):
+    """Always taken; kept for the README when MNIST_AE_SCREENSHOT names a .png path."""
+    shots = {}
+    for name, viewport in (("", LAPTOP), ("-phone", PHONE)):
+        page = open_page(browser, server, viewport, [])
+        page.wait_for_timeout(300)  # let the last canvases settle after the first draw
+        shots[name] = tmp_path / f"web{name}.png"
+        page.screenshot(path=str(shots[name]), full_page=bool(name))
+        page.close()
+        assert shots[name].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if target := os.environ.get("MNIST_AE_SCREENSHOT"):
+        target = Path(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for name, shot in shots.items():
+            shutil.copyfile(shot, target.with_name(target.stem + name + target.suffix))
