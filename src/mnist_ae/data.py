@@ -106,6 +106,16 @@ class ImageSet:
         """Flattened images in [0, 1], exactly as ``ToTensor`` would give them."""
         return self.images.to(device).reshape(len(self), -1).float().div_(PIXEL_MAX)
 
+    def check_fits(self, input_dim: int, source: str = "the checkpoint") -> None:
+        """A model for another image size cannot run on this split; say so plainly."""
+        n_pixels = self.images[0].numel()
+        if input_dim != n_pixels:
+            raise UserError(
+                f"{source} is for {input_dim}-pixel images (it expects {input_dim} pixels per image) "
+                f"but {self.name} images have {n_pixels} ({'x'.join(map(str, self.image_shape[1:]))}); "
+                "use the dataset it was trained on"
+            )
+
     def image(self, index: int) -> torch.Tensor:
         """One image as a flat float vector; the index is checked against the split."""
         if not 0 <= index < len(self):

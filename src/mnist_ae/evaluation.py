@@ -59,13 +59,9 @@ def model_reconstructor(model: MLPAutoencoder) -> Reconstructor:
 
 def check_compatible(model: MLPAutoencoder, images: ImageSet, path=None) -> None:
     """A checkpoint for another image size cannot be evaluated on this dataset; say so plainly."""
-    n_pixels = images.images[0].numel()
-    if model.config.input_dim != n_pixels or model.config.output_dim != n_pixels:
-        source = f"{path} " if path is not None else "the checkpoint "
-        raise UserError(
-            f"{source}is for {model.config.input_dim}-pixel images but {images.name} images have "
-            f"{n_pixels} ({'x'.join(map(str, images.image_shape[1:]))}); use the dataset it was trained on"
-        )
+    source = str(path) if path is not None else "the checkpoint"
+    images.check_fits(model.config.input_dim, source)
+    images.check_fits(model.config.output_dim, source)
 
 
 def _torchmetrics_image():

@@ -61,11 +61,7 @@ class LabRequest:
 def run_lab(model: MLPAutoencoder, images: ImageSet, request: LabRequest, out: Path | None,
             show: bool, input_fn=input, print_fn=print) -> list[Path]:
     """Steps 4-6 as the lab runs them; figures go to ``out`` and/or the screen."""
-    if model.config.input_dim != images.images[0].numel():
-        raise UserError(
-            f"the checkpoint expects {model.config.input_dim} pixels per image but {images.name} "
-            f"images have {images.images[0].numel()}; use the dataset the model was trained on"
-        )
+    images.check_fits(model.config.input_dim)
     device = next(model.parameters()).device
     model.eval()
     shape = model.config.image_shape

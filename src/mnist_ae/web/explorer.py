@@ -62,12 +62,7 @@ class Explorer:
 
     def __init__(self, model: MLPAutoencoder, train: ImageSet, test: ImageSet):
         for images in (train, test):
-            if images.images[0].numel() != model.config.input_dim:
-                raise UserError(
-                    f"the checkpoint expects {model.config.input_dim} pixels per image but "
-                    f"{images.name} images have {images.images[0].numel()}; "
-                    "use the dataset the model was trained on"
-                )
+            images.check_fits(model.config.input_dim)
         if model.config.output_dim != model.config.input_dim:
             raise UserError(
                 f"the checkpoint outputs {model.config.output_dim} pixels for {model.config.input_dim} "
