@@ -45,6 +45,14 @@ def seed(text: str) -> int:
     return value
 
 
+def step_count(text: str) -> int:
+    """Images on a path between two codes: both ends are drawn, so at least 2."""
+    value = non_negative_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be at least 2 (both ends), got {value}")
+    return value
+
+
 def non_negative_float(text: str) -> float:
     try:
         value = float(text)

@@ -7,10 +7,9 @@ from pathlib import Path
 
 from .. import checkpoint
 from ..data import load_images
-from ..errors import UserError
 from ..evaluation import check_compatible
 from ..latent import DEFAULT_PAIRS, DEFAULT_STEPS, FIGURE_NAMES, write_figures
-from .args import add_data_args
+from .args import add_data_args, step_count
 
 DEFAULT_OUT = Path("latent_figures")
 
@@ -39,15 +38,13 @@ def configure(p):
     p.add_argument("--pairs", type=class_pair, nargs="+", default=list(DEFAULT_PAIRS), metavar="A-B",
                    help="class pairs to interpolate between, the first test image of each class "
                         f"(default {' '.join(f'{a}-{b}' for a, b in DEFAULT_PAIRS)})")
-    p.add_argument("--n-steps", type=int, default=DEFAULT_STEPS,
+    p.add_argument("--n-steps", type=step_count, default=DEFAULT_STEPS,
                    help=f"images per traversal and interpolation row, both ends included (default {DEFAULT_STEPS})")
     add_data_args(p)
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
-    if args.n_steps < 2:
-        raise UserError(f"--n-steps must be at least 2 (both ends), got {args.n_steps}")
     model = checkpoint.load_model(args.load)
     test_set = load_images(args.dataset, args.data_root, train=False)
     check_compatible(model, test_set, args.load)

@@ -6,10 +6,9 @@ from pathlib import Path
 
 from .. import checkpoint
 from ..data import load_images
-from ..errors import UserError
 from ..lab import LAB_N_STEPS, LAB_NOISE_STD, FIGURE_NAMES, LabRequest, run_lab
 from ..plots import has_display
-from .args import add_data_args, non_negative_float, non_negative_int
+from .args import add_data_args, non_negative_float, non_negative_int, step_count
 
 DEFAULT_OUT = Path("lab_figures")
 
@@ -26,7 +25,7 @@ def configure(p):
     p.add_argument("--index", type=non_negative_int, help="image for Steps 4 and 5 (else asked)")
     p.add_argument("--pair", type=non_negative_int, nargs=2, metavar=("A", "B"),
                    help="images to interpolate between in Step 6 (else asked)")
-    p.add_argument("--n-steps", type=int, default=LAB_N_STEPS, help="interpolation steps, endpoints included")
+    p.add_argument("--n-steps", type=step_count, default=LAB_N_STEPS, help="interpolation steps, endpoints included")
     p.add_argument("--noise-std", type=non_negative_float, default=LAB_NOISE_STD,
                    help="std of the Gaussian noise in Step 5 (default sqrt(0.1), the lab's)")
     p.add_argument("--seed", type=int, default=None, help="seed for the noise in Step 5")
@@ -37,8 +36,6 @@ def configure(p):
 
 
 def run(args) -> int:
-    if args.n_steps < 2:
-        raise UserError(f"--n-steps must be at least 2 (both endpoints), got {args.n_steps}")
     model = checkpoint.load_model(args.load)
     images = load_images(args.dataset, args.data_root, train=True)
     for index in ([args.index] if args.index is not None else []) + list(args.pair or []):
