@@ -1,5 +1,7 @@
 """Data-parallel training: two gloo processes under torchrun take the steps one process takes."""
 
+from pathlib import Path
+
 import pytest
 import torch
 from hypothesis import given, strategies as st
@@ -82,6 +84,13 @@ def test_two_process_run_resumes_exactly(tiny_root, tmp_path):
     third = torchrun(straight, tiny_root, "-e", 3, "--train-noise", 0.1)
     assert third.returncode == 0, third.stderr[-3000:]
     assert_same_run(resumed, straight, exact=True)
+
+
+def test_every_process_frees_its_ddp_wrapper_before_exit(tiny_root, tmp_path):
+    """A gloo group left to the interpreter's exit can abort the process as it tears down."""
+    result = torchrun(tmp_path / "m.pth", tiny_root, "-e", 1, script=Path(__file__).with_name("ddp_teardown_probe.py"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("DDP wrappers left: 0") == 2, result.stdout
 
 
 def test_global_batch_smaller_than_the_process_count(tiny_root, tmp_path):

@@ -39,10 +39,10 @@ def train_command(*args) -> list[str]:
 CONSOLE_SCRIPT = Path(sys.executable).with_name("mnist-ae")
 
 
-def torchrun(save: Path, root: Path, *extra, nproc: int = 2,
-             console: bool = False) -> subprocess.CompletedProcess:
-    """``train.py`` under torchrun, or with ``console`` the ``mnist-ae train`` console script."""
-    program = ["--no-python", str(CONSOLE_SCRIPT), "train"] if console else [str(REPO / "train.py")]
+def torchrun(save: Path, root: Path, *extra, nproc: int = 2, console: bool = False,
+             script: Path = REPO / "train.py") -> subprocess.CompletedProcess:
+    """``script`` (train.py) under torchrun, or with ``console`` the ``mnist-ae train`` console script."""
+    program = ["--no-python", str(CONSOLE_SCRIPT), "train"] if console else [str(script)]
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
                *program, *train_args(save, root, *extra)]
     return subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, env=child_env())

@@ -16,6 +16,7 @@ than ranks) takes one image at weight 0, so every rank still joins the gradient 
 
 from __future__ import annotations
 
+import gc
 import os
 import secrets
 import sys
@@ -117,6 +118,10 @@ class ProcessGroup(SingleProcess):
                             "launch with torchrun as the README shows") from None
 
     def close(self) -> None:
+        # The run's DDP wrapper can sit in a reference cycle, and it holds the gloo group. Left
+        # to the interpreter's exit, gloo's threads die mid-teardown and the process aborts
+        # ("terminate called without an active exception"), so free it while all is alive.
+        gc.collect()
         if dist.is_initialized():
             dist.destroy_process_group()
 
