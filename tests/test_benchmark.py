@@ -8,7 +8,7 @@ from mnist_ae.cli import main
 def test_bench_writes_a_table_and_json(tiny_root, tmp_path):
     out = tmp_path / "bench"
     out.mkdir()
-    assert main(["bench", "--epochs", "1", "--precision", "fp32", "--data-root", str(tiny_root),
+    assert main(["bench", "--epochs", "2", "--precision", "fp32", "--data-root", str(tiny_root),
                  "--out", str(out), "--device", "cpu"]) == 0
     report = json.loads((out / "results.json").read_text())
     lab, ours = report["rows"]
@@ -16,6 +16,10 @@ def test_bench_writes_a_table_and_json(tiny_root, tmp_path):
     assert ours["name"] == "our trainer, fp32" and ours["n_images"] == lab["n_images"] == 256
     assert ours["speedup_vs_lab"] == lab["train_seconds"] / ours["train_seconds"]
     assert ours["roofline_seconds"] > 0 and ours["inference_images_per_second"] > 0
+    for r in (lab, ours):  # the contestants took turns: one epoch each, timed one by one
+        assert len(r["epoch_seconds"]) == r["epochs"] == 2
+        assert r["train_seconds"] == sum(r["epoch_seconds"])
+        assert r["peak_memory_mb"] > 10  # a separate process's peak: at least Python and torch
     assert 0 < ours["test_mse"] < 0.5 and 0 < lab["test_mse"] < 0.5
     table = (out / "results.md").read_text()
     assert "| lab-style pipeline |" in table and "| our trainer, fp32 |" in table

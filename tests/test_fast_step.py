@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from mnist_ae.data import add_noise
 from mnist_ae.fast_step import FusedStep
 from mnist_ae.model import MLPAutoencoder, ModelConfig, init_lab_weights
 from mnist_ae.training import reconstruction_loss
@@ -31,6 +32,26 @@ def test_same_parameters_as_autograd_for_several_steps(loss, code_activation):
         optimizer.step()
         got = step(images)
         assert torch.allclose(got, expected.detach(), rtol=1e-5, atol=1e-7)
+    for (name, p), q in zip(reference.named_parameters(), fast.parameters()):
+        assert torch.allclose(p, q, rtol=1e-4, atol=1e-6), name
+
+
+@pytest.mark.parametrize("clip", [False, True])
+def test_noisy_inputs_and_clean_targets_as_autograd_has_them(clip):
+    reference, fast = twin_models("none")
+    optimizer = torch.optim.Adam(reference.parameters(), lr=1e-3)
+    step = FusedStep(fast, lr=1e-3, weight_decay=0.0, loss="bce", train_noise=0.3, clip_noise=clip)
+    images = torch.rand(2, 100, 784).pow(3)
+    for batch_index, batch in enumerate(images):
+        torch.manual_seed(batch_index)  # the same noise for both
+        noisy = add_noise(batch, torch.randn_like(batch), 0.3, clip)
+        assert (noisy.min() >= 0 and noisy.max() <= 1) == clip
+        expected = reconstruction_loss(reference, noisy, batch, "bce")
+        optimizer.zero_grad()
+        expected.backward()
+        optimizer.step()
+        torch.manual_seed(batch_index)
+        assert torch.allclose(step(batch), expected.detach(), rtol=1e-5)
     for (name, p), q in zip(reference.named_parameters(), fast.parameters()):
         assert torch.allclose(p, q, rtol=1e-4, atol=1e-6), name
 

@@ -21,11 +21,13 @@ SIGTERM_EXIT = 128 + signal.SIGTERM
 @pytest.mark.parametrize("loader", ["memory", "stream"])
 def test_two_then_two_more_epochs_equal_four(tiny_root, tmp_path, loader):
     resumed, straight = tmp_path / "resumed.pth", tmp_path / "straight.pth"
-    common = ("--loader", loader, "--train-noise", 0.1)  # noise: the global generator must resume too
+    # Noise: the global generator must resume too; clipped on one loader, to carry that flag along.
+    common = ("--loader", loader, "--train-noise", 0.1, *(["--clip-noise"] if loader == "stream" else []))
     assert train_here(resumed, tiny_root, "-e", 2, *common) == 0
     assert train_here(resumed, tiny_root, "-e", 4, "--resume", *common) == 0
     assert train_here(straight, tiny_root, "-e", 4, *common) == 0
     assert run_state(resumed)["epoch"] == 4
+    assert run_state(resumed)["train_config"]["clip_noise"] == (loader == "stream")
     assert_same_run(resumed, straight, exact=True)
 
 
@@ -93,6 +95,7 @@ def two_epochs(tiny_root, tmp_path):
     (["-e", "3", "-b", "64"], "--batch-size 64 differs"),
     (["-e", "3", "--loss", "bce"], "--loss bce differs"),
     (["-e", "3", "--recipe", "best"], "--recipe best differs"),
+    (["-e", "3", "--clip-noise"], "trained without --clip-noise; drop it"),
     (["-e", "3", "-z", "5"], "-z, --hidden and --code-activation"),
     (["-e", "1"], "has trained 2 epochs already; pass -e 2 or more"),
 ])

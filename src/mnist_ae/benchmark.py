@@ -1,16 +1,24 @@
 """Speed, measured: the lab's pipeline as written against our trainer, in one process.
 
-Both train the lab's recipe for the same epochs from the same seed; the table reports
-throughput, the speed ratio, test MSE, peak memory, and how close our step is to the
-machine's own matrix-multiply rate for these shapes (the roofline).
+Both train the lab's recipe for the same epochs from the same seed. The machines this runs
+on are shared, and their speed drifts by tens of percent within minutes, so the contestants
+take turns: each round trains every one of them for one epoch (the order rotating from round
+to round), and each total sums its own epochs. A slow minute then slows every contestant,
+not just the one that happened to be running. The GEMM roofline takes its turns the same way:
+one epoch's worth of the step's matrix products alone, at this machine's rate for these shapes.
+
+Peak memory comes from a separate process per contestant that sets up and trains one epoch,
+so each figure is what a run of its own needs, not what this process holds in all.
 """
 
 from __future__ import annotations
 
 import platform
-import threading
+import resource
 import time
-from dataclasses import asdict, dataclass
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
 
 import torch
 from torch import nn, optim
@@ -21,176 +29,183 @@ from .model import MLPAutoencoder, ModelConfig, autoencoderMLP4Layer, init_lab_w
 from .runtime import Runtime, make_runtime
 from .training import TrainConfig, Trainer, make_batches
 
-PAGE_BYTES = 4096
-MEMORY_POLL_SECONDS = 0.01
+LAB_BATCH_SIZE = 2048
 INFERENCE_REPEATS = 5
-GEMM_REPEATS = 20
+KIB = 1024
+MIB = 2**20
+
+
+class LabPipeline:
+    """The lab's train.py, line for line: DataLoader + ToTensor, eager step, ``.item()`` per batch."""
+
+    name = "lab-style pipeline"
+
+    def __init__(self, data_root, seed: int, runtime: Runtime, epochs: int):
+        torch.manual_seed(seed)
+        self.device = runtime.device
+        self.loader = streaming_loader("mnist", data_root, batch_size=LAB_BATCH_SIZE)
+        self.model = autoencoderMLP4Layer(N_input=784, N_bottleneck=8, N_output=784).to(self.device)
+        self.model.apply(init_lab_weights)
+        self.optimizer = optim.Adam(self.model.parameters(), lr=1e-3, weight_decay=1e-5)
+        self.scheduler = optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, "min")
+        self.loss_fn = nn.MSELoss(reduction="mean")
+        self.n_images = len(self.loader.dataset)
+
+    def epoch(self) -> float:
+        self.model.train()
+        loss_train = 0.0
+        for imgs, _labels in self.loader:
+            imgs = imgs.view(imgs.shape[0], -1).to(device=self.device)
+            loss = self.loss_fn(self.model(imgs), imgs)
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+            loss_train += loss.item()
+        self.scheduler.step(loss_train)
+        return loss_train / len(self.loader)
+
+
+class OurTrainer:
+    """:class:`~mnist_ae.training.Trainer` on the in-memory path, the lab's recipe."""
+
+    def __init__(self, data_root, seed: int, runtime: Runtime, epochs: int):
+        torch.manual_seed(seed)
+        self.name = f"our trainer, {runtime.precision}"
+        config = TrainConfig(epochs=epochs, seed=seed, precision=runtime.precision)
+        train_set = load_images("mnist", data_root, train=True)
+        self.model = MLPAutoencoder(ModelConfig())
+        init_lab_weights(self.model)
+        self.model.to(runtime.device)
+        self.trainer = Trainer(self.model, config, runtime, make_batches(train_set, config, runtime.device))
+        self.n_images = len(train_set)
+
+    def epoch(self) -> float:
+        return self.trainer.train_epoch()
+
+
+class GemmRoofline:
+    """One epoch of the step's matrix products alone: per batch, 4 forward, 3 input-gradient
+    and 4 weight-gradient products, the batches as the trainer cuts them."""
+
+    def __init__(self, runtime: Runtime, n_images: int, config: ModelConfig = ModelConfig()):
+        self.name = f"GEMM roofline, {runtime.precision}"
+        dtype = torch.bfloat16 if runtime.precision == "bf16" else torch.float32
+        self.dims = [config.input_dim, config.hidden, config.bottleneck, config.hidden, config.output_dim]
+        self.weights = [torch.ones(self.dims[i + 1], self.dims[i], device=runtime.device, dtype=dtype)
+                        for i in range(4)]
+        full, rest = divmod(n_images, LAB_BATCH_SIZE)
+        sizes = [LAB_BATCH_SIZE] * full + ([rest] if rest else [])
+        acts = {rows: [torch.ones(rows, d, device=runtime.device, dtype=dtype) for d in self.dims]
+                for rows in set(sizes)}
+        self.batches = [acts[rows] for rows in sizes]
+        self._products(self.batches[0])  # warm-up: the first call pays for allocation
+
+    def _products(self, acts) -> None:
+        for i, weight in enumerate(self.weights):
+            acts[i] @ weight.t()
+            acts[i + 1].t() @ acts[i]
+            if i:  # the input needs no gradient
+                acts[i + 1] @ weight
+
+    def epoch(self) -> None:
+        for acts in self.batches:
+            self._products(acts)
 
 
 @dataclass
-class Result:
+class Totals:
+    """One contestant's share of the rounds."""
+
     name: str
-    epochs: int
-    train_seconds: float
-    final_loss: float
-    test_mse: float
-    peak_memory_mb: float
-    n_images: int
-    setup_seconds: float = 0.0  # data loading, compile or capture: not in train_seconds
+    epoch_seconds: list[float] = field(default_factory=list)
+    final_loss: float | None = None
 
     @property
-    def epochs_per_second(self) -> float:
-        return self.epochs / self.train_seconds
-
-    @property
-    def images_per_second(self) -> float:
-        return self.epochs * self.n_images / self.train_seconds
+    def seconds(self) -> float:
+        return sum(self.epoch_seconds)
 
 
-class PeakMemory:
-    """Peak resident memory (CPU) or peak allocated memory (CUDA) while the block runs, in MB."""
-
-    def __init__(self, device: torch.device):
-        self.device, self.peak = device, 0
-        self._stop = threading.Event()
-
-    @staticmethod
-    def _resident_bytes() -> int:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * PAGE_BYTES
-
-    def _poll(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._resident_bytes())
-            time.sleep(MEMORY_POLL_SECONDS)
-
-    def __enter__(self):
-        if self.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(self.device)
-        elif platform.system() == "Linux":
-            self._thread = threading.Thread(target=self._poll, daemon=True)
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        if self.device.type == "cuda":
-            self.peak = torch.cuda.max_memory_allocated(self.device)
-        elif hasattr(self, "_thread"):
-            self._stop.set()
-            self._thread.join()
-        self.mb = self.peak / 2**20
+def take_turns(contestants: list, epochs: int, runtime: Runtime) -> dict[str, Totals]:
+    """Every contestant trains one epoch per round; the order rotates from round to round."""
+    totals = {c.name: Totals(c.name) for c in contestants}
+    for round_index in range(epochs):
+        shift = round_index % len(contestants)
+        for contestant in contestants[shift:] + contestants[:shift]:
+            runtime.synchronize()
+            start = time.perf_counter()
+            loss = contestant.epoch()
+            runtime.synchronize()
+            totals[contestant.name].epoch_seconds.append(time.perf_counter() - start)
+            totals[contestant.name].final_loss = loss
+    return totals
 
 
-def lab_pipeline(data_root, epochs: int, seed: int, device: torch.device, test: torch.Tensor) -> Result:
-    """The lab's train.py, line for line: DataLoader + ToTensor, eager step, ``.item()`` per batch."""
-    torch.manual_seed(seed)
-    loader = streaming_loader("mnist", data_root, batch_size=2048)
-    model = autoencoderMLP4Layer(N_input=784, N_bottleneck=8, N_output=784).to(device)
-    model.apply(init_lab_weights)
-    optimizer = optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-5)
-    scheduler = optim.lr_scheduler.ReduceLROnPlateau(optimizer, "min")
-    loss_fn = nn.MSELoss(reduction="mean")
-    with PeakMemory(device) as memory:
-        start = time.perf_counter()
-        model.train()
-        for _ in range(epochs):
-            loss_train = 0.0
-            for imgs, _labels in loader:
-                imgs = imgs.view(imgs.shape[0], -1).to(device=device)
-                loss = loss_fn(model(imgs), imgs)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                loss_train += loss.item()
-            scheduler.step(loss_train)
-        seconds = time.perf_counter() - start
-    return Result("lab-style pipeline", epochs, seconds, loss_train / len(loader),
-                  mean_mse(model, test), memory.mb, len(loader.dataset))
+def one_epoch_peak_mb(kind: str, data_root, seed: int, device: str, precision: str) -> float:
+    """Run in a fresh process: set up one contestant, train one epoch, score the test set; the
+    process's peak resident memory (CPU) or the GPU's peak allocation, in MB."""
+    runtime = make_runtime(device, precision)
+    contestant = (LabPipeline if kind == "lab" else OurTrainer)(data_root, seed, runtime, 1)
+    contestant.epoch()
+    mean_mse(contestant.model, load_images("mnist", data_root, train=False).floats(runtime.device))
+    if runtime.device.type == "cuda":
+        return torch.cuda.max_memory_allocated(runtime.device) / MIB
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / MIB if platform.system() == "Darwin" else peak * KIB / MIB  # macOS counts bytes
 
 
-def our_trainer(data_root, epochs: int, seed: int, runtime: Runtime, test: torch.Tensor) -> Result:
-    start = time.perf_counter()
-    torch.manual_seed(seed)
-    config = TrainConfig(epochs=epochs, seed=seed, precision=runtime.precision)
-    train_set = load_images("mnist", data_root, train=True)
-    model = MLPAutoencoder(ModelConfig())
-    init_lab_weights(model)
-    model.to(runtime.device)
-    with PeakMemory(runtime.device) as memory:
-        trainer = Trainer(model, config, runtime, make_batches(train_set, config, runtime.device))
-        setup = time.perf_counter() - start
-        history = trainer.fit()
-    return Result(f"our trainer, {runtime.precision}", epochs, history.seconds[-1], history.losses[-1],
-                  mean_mse(model, test), memory.mb, len(train_set), setup)
-
-
-def timed(fn, repeats: int, runtime: Runtime) -> float:
-    fn()  # warm-up: first calls pay for allocation and kernel selection
-    runtime.synchronize()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    runtime.synchronize()
-    return (time.perf_counter() - start) / repeats
-
-
-def gemm_roofline_seconds(runtime: Runtime, n_images: int, batch: int = 2048,
-                          config: ModelConfig = ModelConfig()) -> float:
-    """Seconds per epoch for the step's matrix products alone: 4 forward, 3 input-gradient
-    and 4 weight-gradient products per batch, at this machine's measured rate."""
-    dtype = torch.bfloat16 if runtime.precision == "bf16" else torch.float32
-    dims = [config.input_dim, config.hidden, config.bottleneck, config.hidden, config.output_dim]
-
-    weights = [torch.ones(dims[i + 1], dims[i], device=runtime.device, dtype=dtype) for i in range(4)]
-
-    def products(rows: int):
-        acts = [torch.ones(rows, d, device=runtime.device, dtype=dtype) for d in dims]
-
-        def run():
-            for i, weight in enumerate(weights):
-                acts[i] @ weight.t()
-                acts[i + 1].t() @ acts[i]
-                if i:  # the input needs no gradient
-                    acts[i + 1] @ weight
-        return run
-
-    full, rest = divmod(n_images, batch)
-    seconds = full * timed(products(batch), GEMM_REPEATS, runtime)
-    return seconds + (timed(products(rest), GEMM_REPEATS, runtime) if rest else 0.0)
+def peak_mb(kind: str, data_root, seed: int, device: str, precision: str) -> float:
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(one_epoch_peak_mb, kind, str(data_root), seed, device, precision).result()
 
 
 def inference_images_per_second(model: nn.Module, test: torch.Tensor, runtime: Runtime) -> float:
     model.eval()
     with torch.no_grad(), runtime.autocast():
-        seconds = timed(lambda: model(test), INFERENCE_REPEATS, runtime)
-    return len(test) / seconds
+        model(test)  # warm-up
+        runtime.synchronize()
+        start = time.perf_counter()
+        for _ in range(INFERENCE_REPEATS):
+            model(test)
+        runtime.synchronize()
+    return INFERENCE_REPEATS * len(test) / (time.perf_counter() - start)
 
 
 def run_benchmark(data_root, epochs: int = 10, seed: int = 0, device: str = "auto",
                   precisions=("fp32", "bf16")) -> dict:
     runtime = make_runtime(device, "fp32")
     test = load_images("mnist", data_root, train=False).floats(runtime.device)
-    results = [lab_pipeline(data_root, epochs, seed, runtime.device, test)]
-    rooflines, inference = {}, {}
-    for precision in precisions:
+    ours = {p: OurTrainer(data_root, seed, make_runtime(device, p), epochs) for p in precisions}
+    n_images = next(iter(ours.values())).n_images
+    rooflines = {p: GemmRoofline(make_runtime(device, p), n_images) for p in precisions}
+    # Last, so the global generator its DataLoader shuffles with is where the lab's script has it.
+    lab = LabPipeline(data_root, seed, runtime, epochs)
+    totals = take_turns([lab, *ours.values(), *rooflines.values()], epochs, runtime)
+
+    base = totals[lab.name].seconds
+    rows = [row(lab, totals[lab.name], base, test, runtime, data_root, seed, device)]
+    for precision, contestant in ours.items():
         rt = make_runtime(device, precision)
-        results.append(our_trainer(data_root, epochs, seed, rt, test))
-        rooflines[precision] = gemm_roofline_seconds(rt, results[-1].n_images)
-        inference[precision] = inference_images_per_second(MLPAutoencoder().to(rt.device), test, rt)
-    base = results[0]
-    rows = []
-    for result in results:
-        precision = result.name.rsplit(" ", 1)[-1]
-        row = {**asdict(result), "epochs_per_second": result.epochs_per_second,
-               "images_per_second": result.images_per_second,
-               "speedup_vs_lab": base.train_seconds / result.train_seconds}
-        if precision in rooflines:
-            row["roofline_seconds"] = rooflines[precision] * result.epochs
-            row["vs_roofline"] = result.train_seconds / row["roofline_seconds"]
-            row["inference_images_per_second"] = inference[precision]
-        rows.append(row)
+        r = row(contestant, totals[contestant.name], base, test, rt, data_root, seed, device)
+        roofline = totals[rooflines[precision].name]
+        r.update(roofline_seconds=roofline.seconds, vs_roofline=r["train_seconds"] / roofline.seconds,
+                 inference_images_per_second=inference_images_per_second(contestant.model, test, rt))
+        rows.append(r)
     return {"device": runtime.name, "torch": torch.__version__, "epochs": epochs, "seed": seed,
+            "schedule": "interleaved: one epoch of each contestant per round, order rotating",
             "rows": rows}
+
+
+def row(contestant, totals: Totals, base_seconds: float, test: torch.Tensor, runtime: Runtime,
+        data_root, seed: int, device: str) -> dict:
+    seconds = totals.seconds
+    epochs = len(totals.epoch_seconds)
+    kind = "lab" if isinstance(contestant, LabPipeline) else "ours"
+    return {"name": contestant.name, "epochs": epochs, "n_images": contestant.n_images,
+            "train_seconds": seconds, "epoch_seconds": totals.epoch_seconds,
+            "epochs_per_second": epochs / seconds, "images_per_second": epochs * contestant.n_images / seconds,
+            "speedup_vs_lab": base_seconds / seconds, "final_loss": totals.final_loss,
+            "test_mse": mean_mse(contestant.model, test),
+            "peak_memory_mb": peak_mb(kind, data_root, seed, device, runtime.precision)}
 
 
 def markdown_table(report: dict) -> str:
@@ -203,5 +218,6 @@ def markdown_table(report: dict) -> str:
         lines.append(f"| {r['name']} | {r['train_seconds']:.1f} | {r['epochs_per_second']:.2f} | "
                      f"{r['images_per_second']:,.0f} | {r['speedup_vs_lab']:.2f}x | {roof} | "
                      f"{r['final_loss']:.5f} | {r['test_mse']:.5f} | {r['peak_memory_mb']:.0f} | {infer} |")
-    title = f"{report['epochs']} epochs, seed {report['seed']}, {report['device']}, torch {report['torch']}\n\n"
+    title = (f"{report['epochs']} epochs, seed {report['seed']}, {report['device']}, torch {report['torch']}; "
+             f"contestants take turns, one epoch each per round\n\n")
     return title + head + "\n".join(lines) + "\n"

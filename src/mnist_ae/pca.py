@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import torch
 
+from .data import PIXEL_RANGE
 from .errors import UserError
 
-PIXEL_RANGE = (0.0, 1.0)
 # Covariance and eigenvectors in float64: float32 sums over 60k images lose the small
 # eigenvalues' directions, and the exact-reconstruction property with them.
 FIT_DTYPE = torch.float64

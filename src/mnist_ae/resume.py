@@ -18,7 +18,7 @@ from .training import History, TrainConfig, Trainer
 
 # Settings that shape the optimizer, the schedule or the data order; -e may grow (see below).
 MUST_MATCH = ("recipe", "batch_size", "lr", "weight_decay", "loss", "schedule", "train_noise",
-              "dataset", "loader", "precision")
+              "clip_noise", "dataset", "loader", "precision")
 STATE_TYPES = {"epoch": int, "history": dict, "optimizer": dict, "scheduler": dict, "rng": list,
                "model": dict, "model_config": dict, "train_config": dict}
 
@@ -47,6 +47,9 @@ def load(path: Path, config: TrainConfig) -> dict:
     for name in MUST_MATCH:
         if getattr(saved, name) != getattr(config, name):
             flag = "--" + name.replace("_", "-")
+            if isinstance(getattr(saved, name), bool):  # an on/off flag
+                raise UserError(f"cannot resume: the saved run was trained {'with' if getattr(saved, name) else 'without'} "
+                                f"{flag}; {'add' if getattr(saved, name) else 'drop'} it or start a new run")
             raise UserError(f"cannot resume: {flag} {getattr(config, name)} differs from the saved run's "
                             f"{getattr(saved, name)}; pass {flag} {getattr(saved, name)} or start a new run")
     if config.schedule == "onecycle" and config.epochs != saved.epochs:

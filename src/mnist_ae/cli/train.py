@@ -45,6 +45,8 @@ def configure(p):
     p.add_argument("--schedule", choices=SCHEDULES, help="plateau (the lab's ReduceLROnPlateau) or onecycle")
     p.add_argument("--train-noise", type=non_negative_float, default=0.0, metavar="STD",
                    help="train to denoise: add N(0, STD^2) noise to inputs, unclipped (default 0)")
+    p.add_argument("--clip-noise", action="store_true",
+                   help="clip the noisy inputs to [0, 1], as a stored image would be (eval has the same flag)")
     p.add_argument("--device", default="auto", help=f"{', '.join(DEVICES)} or cuda:N (default auto)")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32", help="default fp32, the lab's numerics")
     p.add_argument("--loader", choices=LOADERS, default="auto",
@@ -67,6 +69,7 @@ def train(args, dist: distributed.SingleProcess) -> int:
     config = TrainConfig(epochs=args.epochs, batch_size=recipe["batch_size"], lr=recipe["lr"],
                          weight_decay=recipe["weight_decay"], loss=recipe["loss"],
                          schedule=recipe["schedule"], train_noise=args.train_noise,
+                         clip_noise=args.clip_noise,
                          seed=dist.shared_seed(args.seed),
                          dataset=args.dataset, loader=args.loader, precision=args.precision,
                          recipe=args.recipe)
