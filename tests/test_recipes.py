@@ -36,6 +36,10 @@ def test_options_round_trip_through_the_checkpoint(tiny_root, tmp_path):
     saved = checkpoint.load_run_state(path)["train_config"]
     assert saved["recipe"] == "best" and saved["loss"] == "bce" and saved["schedule"] == "onecycle"
     assert saved["lr"] == 2e-3 and saved["weight_decay"] == 0.0 and saved["batch_size"] == 64
+    assert saved["train_noise"] == 0.1
+    plain = checkpoint.load_run_state(train(tiny_root, tmp_path / "quiet.pth", "--recipe", "best",
+                                            "--train-noise", "0"))["train_config"]
+    assert plain["train_noise"] == 0.0  # an explicit option overrides the recipe, zero included
 
 
 def test_linear_code_checkpoint_loads_in_the_labs_code(tiny_root, tmp_path):

@@ -13,12 +13,14 @@ so each figure is what a run of its own needs, not what this process holds in al
 
 from __future__ import annotations
 
+import os
 import platform
 import resource
+import subprocess
+import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_context
+from pathlib import Path
 
 import torch
 from torch import nn, optim
@@ -149,13 +151,35 @@ def one_epoch_peak_mb(kind: str, data_root, seed: int, device: str, precision: s
     mean_mse(contestant.model, load_images("mnist", data_root, train=False).floats(runtime.device))
     if runtime.device.type == "cuda":
         return torch.cuda.max_memory_allocated(runtime.device) / MIB
+    return peak_resident_bytes() / MIB
+
+
+def peak_resident_bytes() -> int:
+    """This process's peak resident memory since it started its program.
+
+    Linux's getrusage peak survives exec, so a child would report its parent's peak; the
+    kernel's high-water mark of the process's own address space (VmHWM) does not.
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * KIB  # reported in kB
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / MIB if platform.system() == "Darwin" else peak * KIB / MIB  # macOS counts bytes
+    return peak if platform.system() == "Darwin" else peak * KIB  # macOS counts bytes, others kB
 
 
 def peak_mb(kind: str, data_root, seed: int, device: str, precision: str) -> float:
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(one_epoch_peak_mb, kind, str(data_root), seed, device, precision).result()
+    """:func:`one_epoch_peak_mb` in a fresh interpreter (not a fork, which would share pages)."""
+    call = f"one_epoch_peak_mb({kind!r}, {str(data_root)!r}, {seed!r}, {device!r}, {precision!r})"
+    code = f"from mnist_ae.benchmark import one_epoch_peak_mb; print({call})"
+    package_parent = str(Path(__file__).resolve().parents[1])  # found even when not installed
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))}
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    if child.returncode != 0:
+        last = (child.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"the peak-memory process for {kind} failed: {last}")
+    return float(child.stdout.split()[-1])
 
 
 def inference_images_per_second(model: nn.Module, test: torch.Tensor, runtime: Runtime) -> float:

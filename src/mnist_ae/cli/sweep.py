@@ -11,7 +11,7 @@ from ..data import load_images
 from ..errors import UserError
 from ..runtime import DEVICES, make_runtime
 from ..pca import fit_pca
-from ..recipes import RECIPES, resolve
+from ..recipes import RECIPES, resolve, split
 from ..sweep import DEFAULT_BOTTLENECKS, parse_bottlenecks, run_sweep
 from ..sweep_report import TABLE_NAMES, write_report
 from ..training import TrainConfig
@@ -53,11 +53,8 @@ def configure(p):
 
 def recipe_configs(recipe: str, args) -> tuple[TrainConfig, dict]:
     """The recipe's training config and its model overrides (hidden width, code activation)."""
-    settings = resolve(recipe, batch_size=args.batch_size)
-    config = TrainConfig(epochs=args.epochs, batch_size=settings["batch_size"], lr=settings["lr"],
-                         weight_decay=settings["weight_decay"], loss=settings["loss"],
-                         schedule=settings["schedule"], seed=args.seed, dataset=args.dataset, recipe=recipe)
-    return config, {"hidden": settings["hidden"], "code_activation": settings["code_activation"]}
+    training, model = split(resolve(recipe, batch_size=args.batch_size))
+    return TrainConfig(**training, epochs=args.epochs, seed=args.seed, dataset=args.dataset, recipe=recipe), model
 
 
 def run(args) -> int:

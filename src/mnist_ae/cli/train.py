@@ -14,7 +14,7 @@ from ..evaluation import mean_mse
 from ..interrupts import Interrupted, SignalGuard, StopSignal
 from ..model import CODE_ACTIVATIONS, MLPAutoencoder, ModelConfig, init_lab_weights
 from ..plots import loss_curve
-from ..recipes import RECIPES, resolve
+from ..recipes import RECIPES, resolve, split
 from ..runtime import DEVICES, PRECISIONS, make_runtime
 from ..training import LOADERS, LOSSES, SCHEDULES, NonFiniteLoss, TrainConfig, Trainer, make_batches
 from .args import add_data_args, non_negative_float, positive_float, positive_int, seed
@@ -43,8 +43,9 @@ def configure(p):
     p.add_argument("--weight-decay", type=non_negative_float, help="Adam weight decay (lab: 1e-5)")
     p.add_argument("--loss", choices=LOSSES, help="mse (the lab's) or bce on the decoder's logits")
     p.add_argument("--schedule", choices=SCHEDULES, help="plateau (the lab's ReduceLROnPlateau) or onecycle")
-    p.add_argument("--train-noise", type=non_negative_float, default=0.0, metavar="STD",
-                   help="train to denoise: add N(0, STD^2) noise to inputs, unclipped (default 0)")
+    p.add_argument("--train-noise", type=non_negative_float, metavar="STD",
+                   help="add N(0, STD^2) noise to the inputs, targets clean: to denoise, or to "
+                        "regularize (lab: 0; best: 0.1)")
     p.add_argument("--clip-noise", action="store_true",
                    help="clip the noisy inputs to [0, 1], as a stored image would be (eval has the same flag)")
     p.add_argument("--device", default="auto", help=f"{', '.join(DEVICES)} or cuda:N (default auto)")
@@ -63,16 +64,13 @@ def run(args) -> int:
 
 
 def train(args, dist: distributed.SingleProcess) -> int:
-    recipe = resolve(args.recipe, hidden=args.hidden, code_activation=args.code_activation, lr=args.lr,
-                     weight_decay=args.weight_decay, loss=args.loss, schedule=args.schedule,
-                     batch_size=args.batch_size)
-    config = TrainConfig(epochs=args.epochs, batch_size=recipe["batch_size"], lr=recipe["lr"],
-                         weight_decay=recipe["weight_decay"], loss=recipe["loss"],
-                         schedule=recipe["schedule"], train_noise=args.train_noise,
-                         clip_noise=args.clip_noise,
-                         seed=dist.shared_seed(args.seed),
-                         dataset=args.dataset, loader=args.loader, precision=args.precision,
-                         recipe=args.recipe)
+    training, shape = split(resolve(args.recipe, hidden=args.hidden, code_activation=args.code_activation,
+                                    lr=args.lr, weight_decay=args.weight_decay, loss=args.loss,
+                                    schedule=args.schedule, batch_size=args.batch_size,
+                                    train_noise=args.train_noise))
+    config = TrainConfig(**training, epochs=args.epochs, clip_noise=args.clip_noise,
+                         seed=dist.shared_seed(args.seed), dataset=args.dataset, loader=args.loader,
+                         precision=args.precision, recipe=args.recipe)
     # Only the main process writes files, so only its file system is checked and read.
     save_path = dist.from_main(lambda: checkpoint.check_writable(args.save, "checkpoint"))
     if args.plot:
@@ -87,9 +85,8 @@ def train(args, dist: distributed.SingleProcess) -> int:
     train_set = dist.main_first(lambda: load_images(args.dataset, args.data_root, train=True))
     # Read now, so a broken test file stops the run before training rather than after it.
     test_set = dist.main_only(lambda: load_images(args.dataset, args.data_root, train=False))
-    model_config = ModelConfig(input_dim=train_set.images[0].numel(), hidden=recipe["hidden"],
-                               bottleneck=args.bottleneck, output_dim=train_set.images[0].numel(),
-                               code_activation=recipe["code_activation"], image_shape=train_set.image_shape)
+    model_config = ModelConfig(**shape, input_dim=train_set.images[0].numel(), bottleneck=args.bottleneck,
+                               output_dim=train_set.images[0].numel(), image_shape=train_set.image_shape)
     model = build_model(model_config)
     init_lab_weights(model)
     if resume_state is not None:
