@@ -25,13 +25,19 @@ PIXEL_MAX = 255.0  # IDX images are uint8; ToTensor maps them to [0, 1] by this
 PIXEL_RANGE = (0.0, 1.0)
 
 
-def add_noise(images: torch.Tensor, noise: torch.Tensor, std: float, clip: bool) -> torch.Tensor:
+def add_noise(images: torch.Tensor, noise: torch.Tensor, std: float, clip: bool,
+              out: torch.Tensor | None = None) -> torch.Tensor:
     """``images + std * noise``; with ``clip``, kept in the pixel range, as a stored image would be.
+
+    ``out`` (which may be ``noise`` itself) receives the result instead of a new tensor.
 
     Unclipped noise (the lab's Step 5) is zero-mean everywhere. Clipped noise is not: on the
     black background only its positive half survives, a grey haze of mean ~0.4 std.
     """
-    noisy = images + std * noise
+    if out is None:
+        noisy = images + std * noise
+    else:  # the same two roundings as above, so either form gives the same bits
+        noisy = torch.add(images, torch.mul(noise, std, out=out), out=out)
     return noisy.clamp_(*PIXEL_RANGE) if clip else noisy
 
 

@@ -254,7 +254,7 @@ class ShardedMemoryBatches:
         for batch in self.batches.index_batches():
             share, weight = self.shares.take(batch)
             self.weight.fill_(weight)
-            yield self.batches.data.index_select(0, share)
+            yield self.batches.gather(share)
 
 
 class ShareSampler:

@@ -3,9 +3,14 @@
 On a CPU the lab's step spends a third of its time outside the matrix products: autograd
 zeroes and accumulates gradients, the loss and sigmoid run forward and backward as separate
 kernels, and Adam loops over eight small tensors. Here every parameter and gradient lives
-in one flat buffer (so Adam is a handful of vector ops), gradients are written straight
-into that buffer by the matrix products, and the output layer's loss gradient is one kernel.
-``tests/test_fast_step.py`` checks it against autograd step by step.
+in one flat buffer (so Adam is one fused pass), gradients are written straight into that
+buffer by the matrix products, and the output layer's loss gradient is one kernel.
+
+Every activation and activation gradient is written into a buffer kept for the batch size.
+A fresh multi-megabyte tensor per operation is not free on a CPU: the allocator hands the
+memory back to the operating system between steps, and touching it again costs a page fault
+per 4 KiB, which took a quarter of the step's time. ``tests/test_fast_step.py`` checks the
+step against autograd, step by step.
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ from torch import nn, optim
 from .data import add_noise
 from .model import MLPAutoencoder
 
-threshold_backward = torch.ops.aten.threshold_backward
-sigmoid_backward = torch.ops.aten.sigmoid_backward
+# The out= forms: each writes its result over its first input, which it no longer needs.
+threshold_backward_ = torch.ops.aten.threshold_backward.grad_input
+sigmoid_backward_ = torch.ops.aten.sigmoid_backward.grad_input
 
 
 def flatten_parameters(model: nn.Module) -> nn.Parameter:
@@ -51,6 +57,17 @@ class FusedStep:
         # on a CPU than the per-tensor loop.
         self.optimizer = optim.Adam([self.flat], lr=lr, weight_decay=weight_decay, fused=True)
         self.layers = (model.fc1, model.fc2, model.fc3, model.fc4)
+        self._buffers: dict[tuple, torch.Tensor] = {}
+
+    def _buffer(self, name: str, rows: int, like: torch.Tensor, cols: int | None = None,
+                dtype: torch.dtype | None = None) -> torch.Tensor:
+        """A (rows x cols) tensor kept for reuse; a full and a short last batch make two sets."""
+        cols = like.shape[-1] if cols is None else cols
+        dtype = dtype or self.compute_dtype
+        key = (name, rows, cols, dtype)
+        if key not in self._buffers:
+            self._buffers[key] = torch.empty(rows, cols, dtype=dtype, device=like.device)
+        return self._buffers[key]
 
     def _weights(self):
         """Each layer's (weight, bias) in the compute dtype: bf16 copies of the fp32 masters."""
@@ -58,6 +75,13 @@ class FusedStep:
             return [(layer.weight, layer.bias) for layer in self.layers]
         return [(layer.weight.to(self.compute_dtype), layer.bias.to(self.compute_dtype))
                 for layer in self.layers]
+
+    def _linear(self, name: str, inputs: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        out = self._buffer(name, len(inputs), inputs, cols=weight.shape[0])
+        return torch.addmm(bias, inputs, weight.t(), out=out)
+
+    def _input_grad(self, name: str, grad_out: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        return torch.mm(grad_out, weight, out=self._buffer(name, len(grad_out), grad_out, cols=weight.shape[1]))
 
     @staticmethod
     def _store_grads(layer: nn.Linear, grad_out: torch.Tensor, inputs: torch.Tensor) -> None:
@@ -71,18 +95,24 @@ class FusedStep:
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         targets = images
+        n = len(images)
         inputs = images
         if self.train_noise:
-            inputs = add_noise(images, torch.randn_like(images), self.train_noise, self.clip_noise)
+            noise = torch.randn(images.shape, out=self._buffer("noise", n, images, dtype=images.dtype))
+            inputs = add_noise(images, noise, self.train_noise, self.clip_noise, out=noise)
         (w1, b1), (w2, b2), (w3, b3), (w4, b4) = self._weights()
-        x = inputs.to(self.compute_dtype)
+        x = inputs
+        if inputs.dtype != self.compute_dtype:
+            x = self._buffer("x", n, inputs).copy_(inputs)
 
-        h1 = torch.addmm(b1, x, w1.t()).relu_()
-        code = torch.addmm(b2, h1, w2.t())
+        h1 = self._linear("h1", x, w1, b1).relu_()
+        code = self._linear("code", h1, w2, b2)
         if self.relu_code:
             code.relu_()
-        h3 = torch.addmm(b3, code, w3.t()).relu_()
-        logits = torch.addmm(b4, h3, w4.t()).float()
+        h3 = self._linear("h3", code, w3, b3).relu_()
+        logits = self._linear("logits", h3, w4, b4)
+        if logits.dtype != torch.float32:  # the loss and its gradient in fp32
+            logits = self._buffer("logits32", n, logits, dtype=torch.float32).copy_(logits)
 
         scale = 1.0 / targets.numel()  # both losses are means over every pixel
         if self.loss == "bce":
@@ -90,20 +120,23 @@ class FusedStep:
             grad_logits = logits.sigmoid_().sub_(targets).mul_(scale)
         else:
             outputs = logits.sigmoid_()
-            diff = outputs - targets
+            diff = torch.sub(outputs, targets, out=self._buffer("diff", n, outputs, dtype=torch.float32))
             loss = torch.dot(diff.reshape(-1), diff.reshape(-1)) * scale
-            grad_logits = sigmoid_backward(diff.mul_(2 * scale), outputs)
-        grad_logits = grad_logits.to(self.compute_dtype)
+            grad_logits = sigmoid_backward_(diff.mul_(2 * scale), outputs, grad_input=diff)
+        if grad_logits.dtype != self.compute_dtype:
+            grad_logits = self._buffer("grad_logits", n, grad_logits).copy_(grad_logits)
 
         fc1, fc2, fc3, fc4 = self.layers
         self._store_grads(fc4, grad_logits, h3)
-        grad_h3 = threshold_backward(grad_logits @ w4, h3, 0)
+        grad_h3 = self._input_grad("grad_h3", grad_logits, w4)
+        grad_h3 = threshold_backward_(grad_h3, h3, 0, grad_input=grad_h3)
         self._store_grads(fc3, grad_h3, code)
-        grad_code = grad_h3 @ w3
+        grad_code = self._input_grad("grad_code", grad_h3, w3)
         if self.relu_code:
-            grad_code = threshold_backward(grad_code, code, 0)
+            grad_code = threshold_backward_(grad_code, code, 0, grad_input=grad_code)
         self._store_grads(fc2, grad_code, h1)
-        grad_h1 = threshold_backward(grad_code @ w2, h1, 0)
+        grad_h1 = self._input_grad("grad_h1", grad_code, w2)
+        grad_h1 = threshold_backward_(grad_h1, h1, 0, grad_input=grad_h1)
         self._store_grads(fc1, grad_h1, x)
         self.optimizer.step()
         return loss

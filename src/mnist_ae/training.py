@@ -78,6 +78,7 @@ class MemoryBatches:
 
     def __init__(self, data: torch.Tensor, batch_size: int, generator: torch.Generator):
         self.data, self.batch_size, self.generator = data, batch_size, generator
+        self._buffers: dict[int, torch.Tensor] = {}
 
     def __len__(self) -> int:
         return math.ceil(len(self.data) / self.batch_size)
@@ -87,9 +88,18 @@ class MemoryBatches:
         order = torch.randperm(len(self.data), generator=self.generator, device=self.generator.device)
         return order.split(self.batch_size)
 
+    def gather(self, indices: torch.Tensor) -> torch.Tensor:
+        """The images at ``indices``, in a buffer kept for that batch size and overwritten by
+        the next batch of that size (a fresh one per batch costs page faults on a CPU)."""
+        out = self._buffers.get(len(indices))
+        if out is None:
+            out = self._buffers[len(indices)] = self.data.new_empty((len(indices), *self.data.shape[1:]))
+        # index_select, not data[indices]: several times faster on a CPU.
+        return torch.index_select(self.data, 0, indices, out=out)
+
     def __iter__(self):
         for batch in self.index_batches():
-            yield self.data.index_select(0, batch)  # on CPU several times faster than data[batch]
+            yield self.gather(batch)
 
 
 class StreamBatches:
