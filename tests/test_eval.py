@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mnist_ae import checkpoint
-from mnist_ae.cli import main
+from mnist_ae.cli import main, script_main
 from mnist_ae.data import load_images
 from mnist_ae.errors import UserError
 from mnist_ae.evaluation import evaluate, mean_ssim, model_reconstructor, noisy_copy, psnr_per_image
@@ -165,3 +165,15 @@ def test_pca_baseline_on_real_mnist_matches_the_reference(real_root):
     if lab_model.exists():
         model = checkpoint.load_model(lab_model)
         assert (model_reconstructor(model)(test) - test).pow(2).mean().item() < 0.65 * mse
+
+
+def test_eval_names_how_each_model_was_noised(tiny_root, tmp_path, capsys):
+    noised = tmp_path / "noised.pth"
+    assert script_main("train", ["-z", "4", "-e", "1", "-s", str(noised), "--data-root", str(tiny_root),
+                                 "--train-noise", "0.2", "--clip-noise", "--no-progress"]) == 0
+    out = tmp_path / "eval.json"
+    code, stdout, err = run_cli(capsys, "eval", "-l", noised, "--json", out, "--data-root", tiny_root)
+    assert code == 0, err
+    assert "training input noise std 0.2, clipped to [0, 1]" in stdout
+    model = json.loads(out.read_text())["models"]["noised"]
+    assert model["train_noise"] == 0.2 and model["train_noise_clipped"] is True

@@ -44,16 +44,17 @@ def model_name(path: str) -> str:
     return name[: -len(".pth")] if name.endswith(".pth") else name
 
 
-def train_noise_of(path: str) -> float | None:
-    """The --train-noise a checkpoint was trained with, when its run state is beside it."""
+def training_noise(path: str) -> tuple[float | None, bool | None]:
+    """The --train-noise std a checkpoint was trained with and whether it was clipped, when its
+    run state is beside it; (None, None) otherwise."""
     state_file = checkpoint.state_path(path)
     if not state_file.is_file():
-        return None
+        return None, None
     try:
-        state = checkpoint.safe_load(state_file, what="run state")
-        return float(state["train_config"]["train_noise"])
+        config = checkpoint.safe_load(state_file, what="run state")["train_config"]
+        return float(config["train_noise"]), bool(config.get("clip_noise", False))
     except (UserError, KeyError, TypeError, ValueError):
-        return None  # only a label; a foreign or damaged state file must not stop the evaluation
+        return None, None  # only a label; a foreign or damaged state file must not stop the evaluation
 
 
 METRICS = (("mse", "MSE", 4), ("psnr", "PSNR (dB)", 2), ("ssim", "SSIM", 3))
@@ -103,7 +104,8 @@ def format_report(report: EvalReport, models: dict[str, dict], pca: str, gain: t
     lines = reconstruction_section(report, models, pca) + [""] + denoising_section(report, gain) + [""]
     for name, info in models.items():
         noise = "unknown (no run state)" if info["train_noise"] is None else info["train_noise"]
-        lines.append(f"{name}: {info['path']}, bottleneck {info['bottleneck']}, training input noise std {noise}")
+        clipped = ", clipped to [0, 1]" if info["train_noise"] and info["train_noise_clipped"] else ""
+        lines.append(f"{name}: {info['path']}, bottleneck {info['bottleneck']}, training input noise std {noise}{clipped}")
     return "\n".join(lines)
 
 
@@ -134,7 +136,8 @@ def run(args) -> int:
                       args.clip_noise)
 
     models = {name: {"path": str(path), "bottleneck": loaded[name].config.bottleneck,
-                     "train_noise": train_noise_of(path)} for name, path in zip(names, paths)}
+                     **dict(zip(("train_noise", "train_noise_clipped"), training_noise(path)))}
+              for name, path in zip(names, paths)}
     gain = (names[0], names[1]) if len(names) > 1 else None
     print(format_report(report, models, pca_name, gain))
     if args.json:
