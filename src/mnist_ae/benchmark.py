@@ -174,7 +174,8 @@ def peak_mb(kind: str, data_root, seed: int, device: str, precision: str) -> flo
     call = f"one_epoch_peak_mb({kind!r}, {str(data_root)!r}, {seed!r}, {device!r}, {precision!r})"
     code = f"from mnist_ae.benchmark import one_epoch_peak_mb; print({call})"
     package_parent = str(Path(__file__).resolve().parents[1])  # found even when not installed
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))}
+    search_path = os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": search_path}
     child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     if child.returncode != 0:
         last = (child.stderr.strip().splitlines() or ["no output"])[-1]

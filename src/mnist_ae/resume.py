@@ -45,13 +45,14 @@ def load(path: Path, config: TrainConfig) -> dict:
     if not 0 < epoch == len(history.losses) == len(history.lrs) == len(history.seconds):
         raise damaged(path, f"epoch {epoch} does not match its loss history")
     for name in MUST_MATCH:
-        if getattr(saved, name) != getattr(config, name):
+        was, now = getattr(saved, name), getattr(config, name)
+        if was != now:
             flag = "--" + name.replace("_", "-")
-            if isinstance(getattr(saved, name), bool):  # an on/off flag
-                raise UserError(f"cannot resume: the saved run was trained {'with' if getattr(saved, name) else 'without'} "
-                                f"{flag}; {'add' if getattr(saved, name) else 'drop'} it or start a new run")
-            raise UserError(f"cannot resume: {flag} {getattr(config, name)} differs from the saved run's "
-                            f"{getattr(saved, name)}; pass {flag} {getattr(saved, name)} or start a new run")
+            if isinstance(was, bool):  # an on/off flag
+                raise UserError(f"cannot resume: the saved run was trained {'with' if was else 'without'} "
+                                f"{flag}; {'add' if was else 'drop'} it or start a new run")
+            raise UserError(f"cannot resume: {flag} {now} differs from the saved run's {was}; "
+                            f"pass {flag} {was} or start a new run")
     if config.schedule == "onecycle" and config.epochs != saved.epochs:
         raise UserError(f"cannot resume: a onecycle schedule is laid out over its {saved.epochs} epochs; "
                         f"pass -e {saved.epochs}")

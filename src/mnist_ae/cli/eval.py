@@ -105,7 +105,8 @@ def format_report(report: EvalReport, models: dict[str, dict], pca: str, gain: t
     for name, info in models.items():
         noise = "unknown (no run state)" if info["train_noise"] is None else info["train_noise"]
         clipped = ", clipped to [0, 1]" if info["train_noise"] and info["train_noise_clipped"] else ""
-        lines.append(f"{name}: {info['path']}, bottleneck {info['bottleneck']}, training input noise std {noise}{clipped}")
+        lines.append(f"{name}: {info['path']}, bottleneck {info['bottleneck']}, "
+                     f"training input noise std {noise}{clipped}")
     return "\n".join(lines)
 
 

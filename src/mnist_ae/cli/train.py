@@ -36,7 +36,7 @@ def configure(p):
     add_data_args(p)
     p.add_argument("--recipe", choices=list(RECIPES), default="lab",
                    help="preset for the options below (default lab: the lab's report; best: "
-                        "linear code, BCE, one-cycle at batch 256); explicit options override it")
+                        "linear code, BCE, one-cycle at batch 256, input noise 0.1); explicit options override it")
     p.add_argument("--hidden", type=positive_int, help="hidden width (lab: 392)")
     p.add_argument("--code-activation", choices=CODE_ACTIVATIONS, help="activation on the code (lab: relu)")
     p.add_argument("--lr", type=positive_float, help="learning rate, the peak for onecycle (lab: 1e-3)")
