@@ -92,12 +92,11 @@ class GemmRoofline:
     def __init__(self, runtime: Runtime, n_images: int, config: ModelConfig = ModelConfig()):
         self.name = f"GEMM roofline, {runtime.precision}"
         dtype = torch.bfloat16 if runtime.precision == "bf16" else torch.float32
-        self.dims = [config.input_dim, config.hidden, config.bottleneck, config.hidden, config.output_dim]
-        self.weights = [torch.ones(self.dims[i + 1], self.dims[i], device=runtime.device, dtype=dtype)
-                        for i in range(4)]
+        dims = [config.input_dim, config.hidden, config.bottleneck, config.hidden, config.output_dim]
+        self.weights = [torch.ones(dims[i + 1], dims[i], device=runtime.device, dtype=dtype) for i in range(4)]
         full, rest = divmod(n_images, LAB_BATCH_SIZE)
         sizes = [LAB_BATCH_SIZE] * full + ([rest] if rest else [])
-        acts = {rows: [torch.ones(rows, d, device=runtime.device, dtype=dtype) for d in self.dims]
+        acts = {rows: [torch.ones(rows, d, device=runtime.device, dtype=dtype) for d in dims]
                 for rows in set(sizes)}
         self.batches = [acts[rows] for rows in sizes]
         self._products(self.batches[0])  # warm-up: the first call pays for allocation
@@ -199,9 +198,10 @@ def run_benchmark(data_root, epochs: int = 10, seed: int = 0, device: str = "aut
                   precisions=("fp32", "bf16")) -> dict:
     runtime = make_runtime(device, "fp32")
     test = load_images("mnist", data_root, train=False).floats(runtime.device)
-    ours = {p: OurTrainer(data_root, seed, make_runtime(device, p), epochs) for p in precisions}
+    runtimes = {p: make_runtime(device, p) for p in precisions}
+    ours = {p: OurTrainer(data_root, seed, runtimes[p], epochs) for p in precisions}
     n_images = next(iter(ours.values())).n_images
-    rooflines = {p: GemmRoofline(make_runtime(device, p), n_images) for p in precisions}
+    rooflines = {p: GemmRoofline(runtimes[p], n_images) for p in precisions}
     # Last, so the global generator its DataLoader shuffles with is where the lab's script has it.
     lab = LabPipeline(data_root, seed, runtime, epochs)
     totals = take_turns([lab, *ours.values(), *rooflines.values()], epochs, runtime)
@@ -209,7 +209,7 @@ def run_benchmark(data_root, epochs: int = 10, seed: int = 0, device: str = "aut
     base = totals[lab.name].seconds
     rows = [row(lab, totals[lab.name], base, test, runtime, data_root, seed, device)]
     for precision, contestant in ours.items():
-        rt = make_runtime(device, precision)
+        rt = runtimes[precision]
         r = row(contestant, totals[contestant.name], base, test, rt, data_root, seed, device)
         roofline = totals[rooflines[precision].name]
         r.update(roofline_seconds=roofline.seconds, vs_roofline=r["train_seconds"] / roofline.seconds,

@@ -26,7 +26,6 @@ from .data import ImageSet, add_noise
 from .errors import UserError
 from .model import MLPAutoencoder
 
-
 EVAL_BATCH = 10_000
 SSIM_BATCH = 2_000  # SSIM stacks five blurred copies of a batch; this bounds its memory
 DATA_RANGE = 1.0
