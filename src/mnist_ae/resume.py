@@ -82,8 +82,8 @@ def restore(trainer: Trainer, state: dict, path: Path) -> None:
     saved_groups = state["optimizer"].get("param_groups") or [{}]
     if len(saved_groups[0].get("params", ())) != len(trainer.optimizer.param_groups[0]["params"]):
         raise UserError(f"cannot resume: {checkpoint.state_path(path)} was saved by the other training "
-                        "step (the fused one runs on a single CPU process, the autograd one on GPUs "
-                        "and under torchrun); resume on the same kind of device and process count")
+                        "step (the fused one runs in a single process, the autograd one under torchrun "
+                        "or --compile); resume with the same process count and --compile setting")
     try:
         trainer.restore(state)
     except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as err:

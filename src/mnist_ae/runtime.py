@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import torch
 
+from .cuda_graph import GraphedStep
 from .errors import UserError
 
 PRECISIONS = ("fp32", "bf16", "tf32")
@@ -26,13 +27,35 @@ class Runtime:
             return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
         return nullcontext()
 
+    @contextmanager
+    def matmul_precision(self):
+        """TF32 matrix products inside, where asked for; plain fp32 otherwise.
+
+        TF32 trades mantissa bits for speed on NVIDIA tensor cores (CPUs have no TF32 mode).
+        The switch is process-wide, so it is held only while this runtime works: runs of two
+        precisions in one process (the benchmark's) each get their own. A CUDA graph keeps
+        the kernels chosen when it was captured, so capture happens inside this too.
+        """
+        saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+        wanted = self.precision == "tf32"
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = wanted
+        try:
+            yield
+        finally:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
     def optimizer_options(self) -> dict:
-        """Fused Adam on GPUs (one kernel for all parameters); on CPUs torch's fused Adam is
-        slower than its plain loop for a model this small, so keep the default there."""
+        """Fused Adam on GPUs (one kernel for all parameters). On CPUs, over this model's eight
+        tensors, torch's fused Adam is slower than its plain loop, so keep the default there
+        (the fused step's single flat buffer is another matter: see fast_step)."""
         return {"fused": True} if self.device.type == "cuda" else {}
 
     def maybe_compile(self, fn):
         return torch.compile(fn) if self.compile else fn
+
+    def graphed(self, step):
+        """On a GPU, ``step`` replayed from CUDA graphs; elsewhere ``step`` itself."""
+        return GraphedStep(step) if self.device.type == "cuda" else step
 
     def synchronize(self) -> None:
         if self.device.type == "cuda":
@@ -57,9 +80,4 @@ def make_runtime(device: str = "auto", precision: str = "fp32", compile: bool = 
     if device.startswith("cuda:") and int(device[len("cuda:"):]) >= torch.cuda.device_count():
         last = torch.cuda.device_count() - 1
         raise UserError(f"device {device!r} asked for, but this machine has GPUs 0-{last}; choose one of them")
-    torch_device = torch.device(device)
-    # TF32 trades mantissa bits for speed on NVIDIA tensor cores; CPUs have no TF32 mode.
-    allow_tf32 = precision == "tf32"
-    torch.backends.cuda.matmul.allow_tf32 = allow_tf32
-    torch.backends.cudnn.allow_tf32 = allow_tf32
-    return Runtime(device=torch_device, precision=precision, compile=compile)
+    return Runtime(device=torch.device(device), precision=precision, compile=compile)

@@ -13,6 +13,7 @@ from torch import nn, optim
 from tqdm import tqdm
 
 from .data import add_noise, streaming_loader
+from .cuda_graph import GraphedStep, portable_state
 from .distributed import SingleProcess
 from .errors import UserError
 from .fast_step import FusedStep
@@ -82,6 +83,10 @@ class MemoryBatches:
 
     def __len__(self) -> int:
         return math.ceil(len(self.data) / self.batch_size)
+
+    def batch_sizes(self) -> list[int]:
+        """The distinct batch sizes an epoch yields: the full one, and the short last one if any."""
+        return sorted({min(self.batch_size, len(self.data)), len(self.data) % self.batch_size} - {0})
 
     def index_batches(self):
         """This epoch's permutation, cut into batches of indices."""
@@ -179,16 +184,18 @@ class Trainer:
 
     def __init__(self, model: MLPAutoencoder, config: TrainConfig, runtime: Runtime, batches,
                  fused: bool | None = None, dist: SingleProcess | None = None):
-        """``fused`` picks the hand-derived step (default: on the CPU, unless compiling or
-        data-parallel, whose gradient sync hooks into autograd, which the fused step skips)."""
+        """``fused`` picks the hand-derived step (default: yes, unless compiling or data-parallel,
+        whose gradient sync hooks into autograd, which the fused step skips). On a GPU the fused
+        step replays from CUDA graphs."""
         self.model, self.config, self.runtime, self.batches = model, config, runtime, batches
         self.dist = dist if dist is not None else SingleProcess()
         if fused is None:
-            fused = runtime.device.type == "cpu" and not runtime.compile and self.dist.world_size == 1
+            fused = not runtime.compile and self.dist.world_size == 1
         if fused:
-            self.step = FusedStep(model, config.lr, config.weight_decay, config.loss,
-                                  config.train_noise, config.precision, config.clip_noise)
-            self.optimizer = self.step.optimizer
+            step = FusedStep(model, config.lr, config.weight_decay, config.loss,
+                             config.train_noise, config.precision, config.clip_noise)
+            self.optimizer = step.optimizer
+            self.step = runtime.graphed(step)
         else:
             self.optimizer = make_optimizer(model, config, runtime)
             self.objective = self.dist.wrap(Reconstruction(model, config.loss), batches)
@@ -209,16 +216,25 @@ class Trainer:
         self.optimizer.step()
         return loss.detach()
 
+    def prepare(self) -> None:
+        """Capture the step's CUDA graphs now, one per batch size, so that the first epoch's
+        time is training alone (otherwise the first batch of each size captures its own)."""
+        if isinstance(self.step, GraphedStep) and isinstance(self.batches, MemoryBatches):
+            with self.runtime.matmul_precision():
+                for size in self.batches.batch_sizes():
+                    self.step.capture(self.batches.data[:size])
+
     def train_epoch(self, progress: bool = False) -> float:
         """One pass over the data; the only host sync is reading the epoch's mean loss."""
         self.model.train()
         total = torch.zeros((), device=self.runtime.device)
         batches = tqdm(self.batches, desc=f"epoch {self.epoch + 1}", leave=False, unit="batch",
                        disable=not progress, file=sys.stderr)
-        for images in batches:
-            total += self.step(images)
-            if self.per_batch_schedule:
-                self.scheduler.step()
+        with self.runtime.matmul_precision():
+            for images in batches:
+                total += self.step(images)
+                if self.per_batch_schedule:
+                    self.scheduler.step()
         mean_loss = (self.dist.all_reduce_mean(total) / len(self.batches)).item()
         if not math.isfinite(mean_loss):
             raise NonFiniteLoss(f"training diverged: epoch {self.epoch + 1} loss is {mean_loss}")
@@ -237,7 +253,7 @@ class Trainer:
             elapsed += time.perf_counter() - start
             self.epoch += 1
             self.history.losses.append(loss)
-            self.history.lrs.append(self.optimizer.param_groups[0]["lr"])
+            self.history.lrs.append(float(self.optimizer.param_groups[0]["lr"]))
             self.history.seconds.append(elapsed)
             if on_epoch_end is not None:
                 on_epoch_end(self)
@@ -249,12 +265,14 @@ class Trainer:
             "train_config": asdict(self.config),
             "epoch": self.epoch,
             "history": asdict(self.history),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
+            "optimizer": portable_state(self.optimizer.state_dict()),
+            "scheduler": portable_state(self.scheduler.state_dict()),
             "rng": self.dist.all_gather(rng_state(self.batches, self.runtime.device)),  # one per rank
         }
 
     def restore(self, state: dict) -> None:
+        if isinstance(self.step, GraphedStep):
+            self.step.forget()  # its graphs point at the Adam state that loading replaces
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch = int(state["epoch"])
