@@ -142,6 +142,10 @@ def test_trainer_on_gpu_learns_what_autograd_learns():
     trainer = Trainer(fast_model, config, runtime, MemoryBatches(data, 300, torch.Generator("cuda")))
     assert isinstance(trainer.step, GraphedStep)
     trainer.prepare()
+    graphs = {size: id(captured.graph) for size, captured in trainer.step.captured.items()}
+    trainer.prepare()  # fit calls it again: nothing new is captured
+    assert graphs == {size: id(captured.graph) for size, captured in trainer.step.captured.items()}
+    assert list(graphs) == [300]
     assert torch.equal(next(fast_model.parameters()), next(reference.parameters()))  # warm-up undone
     trainer.step(data)
     optimizer = make_optimizer(reference, config, runtime)

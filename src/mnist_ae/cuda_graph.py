@@ -49,7 +49,10 @@ class StepSnapshot:
             p.copy_(value)
         for t in self._state_tensors():
             saved = self.state.get(id(t))
-            t.copy_(saved) if saved is not None else t.zero_()
+            if saved is None:
+                t.zero_()
+            else:
+                t.copy_(saved)
         torch.set_rng_state(self.cpu_rng)
         if self.cuda_rng is not None:
             torch.cuda.set_rng_state(self.cuda_rng, self.device)
