@@ -123,3 +123,20 @@ def test_state_from_the_other_training_step_is_refused(two_epochs, tiny_root):
     trainer = Trainer(model, config, runtime, MemoryBatches(data, 85, torch.Generator()), fused=False)
     with pytest.raises(UserError, match="the other training step"):
         resume.restore(trainer, state, two_epochs)
+
+
+@pytest.mark.parametrize("device, words", [
+    ("cuda", "was trained on a GPU and this run would train on the CPU; its data order and noise "
+             "continue exactly only on the same kind of device; pass --device cuda"),
+    ("tpu", "is damaged or not from train.py (unknown device 'tpu')"),
+])
+def test_state_from_another_kind_of_device_is_refused(two_epochs, tiny_root, capsys, device, words):
+    """A CUDA shuffle generator's state does not load into a CPU one (nor the other way)."""
+    state_file = checkpoint.state_path(two_epochs)
+    assert run_state(two_epochs)["device"] == "cpu"
+    torch.save({**run_state(two_epochs), "device": device}, state_file)
+    before = two_epochs.read_bytes(), state_file.read_bytes()
+    assert train_here(two_epochs, tiny_root, "-e", 3, "--resume") == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and words in error[0], error
+    assert (two_epochs.read_bytes(), state_file.read_bytes()) == before

@@ -19,6 +19,7 @@ from .training import History, TrainConfig, Trainer
 # Settings that shape the optimizer, the schedule or the data order; -e may grow (see below).
 MUST_MATCH = ("recipe", "batch_size", "lr", "weight_decay", "loss", "schedule", "train_noise",
               "clip_noise", "dataset", "loader", "precision")
+DEVICE_NAMES = {"cpu": "the CPU", "cuda": "a GPU"}
 STATE_TYPES = {"epoch": int, "history": dict, "optimizer": dict, "scheduler": dict, "rng": list,
                "model": dict, "model_config": dict, "train_config": dict}
 
@@ -79,6 +80,14 @@ def load_weights(model: MLPAutoencoder, state: dict, path: Path) -> None:
 
 def restore(trainer: Trainer, state: dict, path: Path) -> None:
     """Optimizer, schedule, epoch, history and generators, as they were after the saved epoch."""
+    # Run states from before this key existed all came from the CPU.
+    saved_device, device = state.get("device", "cpu"), trainer.runtime.device.type
+    if saved_device not in DEVICE_NAMES:
+        raise damaged(path, f"unknown device {saved_device!r}")
+    if saved_device != device:
+        raise UserError(f"cannot resume: {path} was trained on {DEVICE_NAMES[saved_device]} and this run would "
+                        f"train on {DEVICE_NAMES[device]}; its data order and noise continue exactly only on "
+                        f"the same kind of device; pass --device {saved_device} or start a new run")
     saved_groups = state["optimizer"].get("param_groups") or [{}]
     if len(saved_groups[0].get("params", ())) != len(trainer.optimizer.param_groups[0]["params"]):
         raise UserError(f"cannot resume: {checkpoint.state_path(path)} was saved by the other training "

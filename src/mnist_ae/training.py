@@ -270,6 +270,7 @@ class Trainer:
             "optimizer": portable_state(self.optimizer.state_dict()),
             "scheduler": portable_state(self.scheduler.state_dict()),
             "rng": self.dist.all_gather(rng_state(self.batches, self.runtime.device)),  # one per rank
+            "device": self.runtime.device.type,  # the generators above only load on the same kind
         }
 
     def restore(self, state: dict) -> None:
