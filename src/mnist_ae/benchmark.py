@@ -132,7 +132,10 @@ class GemmRoofline:
 
     def epoch(self) -> None:
         with self.runtime.matmul_precision():
-            self.graph.replay() if self.graph is not None else self._all_products()
+            if self.graph is not None:
+                self.graph.replay()
+            else:
+                self._all_products()
 
 
 @dataclass

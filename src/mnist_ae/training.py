@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from torch import nn, optim
 from tqdm import tqdm
 
-from .data import add_noise, streaming_loader
 from .cuda_graph import GraphedStep, portable_state
+from .data import add_noise, streaming_loader
 from .distributed import SingleProcess
 from .errors import UserError
 from .fast_step import FusedStep
