@@ -80,8 +80,8 @@ def make_capturable(optimizer: optim.Optimizer, device: torch.device) -> None:
 
 def portable_state(state: dict) -> dict:
     """An optimizer's or scheduler's state as it would be without :func:`make_capturable`:
-    settings as plain numbers, Adam not capturable, so that it loads on any device. The
-    graphed step turns them back when it captures."""
+    settings as plain numbers, Adam not capturable, so that a graphed run's state loads into
+    any run of the same kind of device. The graphed step turns them back when it captures."""
     def plain(value):
         if torch.is_tensor(value) and value.dim() == 0:
             return value.item()
@@ -118,7 +118,7 @@ class GraphedStep:
         make_capturable(self.optimizer, device)
         self.learning_rates = [group["lr"] for group in self.optimizer.param_groups]
         static_images = images.clone()
-        side = torch.cuda.Stream(device)  # warm-up and capture off the default stream, as CUDA asks
+        side = torch.cuda.Stream(device)  # warm-up off the default stream, as PyTorch's capture guide asks
         side.wait_stream(torch.cuda.current_stream(device))
         with torch.cuda.stream(side):
             warm_up_and_undo(self.step, static_images, [self.step.flat], self.optimizer)
