@@ -41,6 +41,9 @@ def test_noisy_inputs_and_clean_targets_as_autograd_has_them(clip):
     reference, fast = twin_models("none")
     optimizer = torch.optim.Adam(reference.parameters(), lr=1e-3)
     step = FusedStep(fast, lr=1e-3, weight_decay=0.0, loss="bce", train_noise=0.3, clip_noise=clip)
+    # autograd's own products, so two Adam steps agree to the last digits (Adam magnifies any
+    # other rounding in its near-zero gradients; the transposed products are checked below)
+    step.transpose_narrow = False
     images = torch.rand(2, 100, 784).pow(3)
     for batch_index, batch in enumerate(images):
         torch.manual_seed(batch_index)  # the same noise for both
@@ -74,3 +77,21 @@ def test_bf16_step_tracks_fp32():
         loss32, loss16 = fp32(images), bf16(images)
     assert abs(loss32.item() - loss16.item()) < 0.02 * loss32.item()
     assert all(q.dtype == torch.float32 for q in fast.parameters())  # masters stay fp32
+
+
+@pytest.mark.parametrize("loss", ["mse", "bce"])
+def test_transposed_narrow_products_change_only_rounding(loss):
+    """On a CPU the code layer's narrow products are computed transposed: the same gradients
+    to within rounding, and the same parameters after the first Adam step."""
+    reference, fast = twin_models("relu")
+    as_autograd = FusedStep(reference, lr=1e-3, weight_decay=1e-5, loss=loss)
+    as_autograd.transpose_narrow = False
+    transposed = FusedStep(fast, lr=1e-3, weight_decay=1e-5, loss=loss)
+    assert transposed.transpose_narrow  # the CPU default
+    images = torch.rand(256, 784).pow(3)
+    assert torch.equal(as_autograd(images), transposed(images))  # the forward pass is shared
+    for (name, p), q in zip(reference.named_parameters(), fast.parameters()):
+        scale = p.grad.abs().max()
+        assert (p.grad - q.grad).abs().max() <= 1e-5 * scale, name
+        assert torch.allclose(p, q, rtol=1e-4, atol=1e-6), name
+

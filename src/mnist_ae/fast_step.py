@@ -4,7 +4,9 @@ On a CPU the lab's step spends a third of its time outside the matrix products: 
 zeroes and accumulates gradients, the loss and sigmoid run forward and backward as separate
 kernels, and Adam loops over eight small tensors. Here every parameter and gradient lives
 in one flat buffer (so Adam is one fused pass), gradients are written straight into that
-buffer by the matrix products, and the output layer's loss gradient is one kernel.
+buffer by the matrix products, and the output layer's loss gradient is one kernel. On a CPU,
+the 8-wide code layer's two narrow gradient products are computed as their transposes, which
+MKL runs three times faster and rounds less.
 
 Every activation and activation gradient is written into a buffer kept for the batch size.
 A fresh multi-megabyte tensor per operation is not free on a CPU: the allocator hands the
@@ -25,6 +27,10 @@ from .model import MLPAutoencoder
 # The out= forms: each writes its result over its first input, which it no longer needs.
 threshold_backward_ = torch.ops.aten.threshold_backward.grad_input
 sigmoid_backward_ = torch.ops.aten.sigmoid_backward.grad_input
+# Products whose result has at most this many columns (the 8-wide code layer's gradients) are
+# computed as their transpose on a CPU: MKL is three times slower and less exact when the
+# result is this narrow (``bench/gemm_kernels.py`` measures both ways).
+NARROW_COLUMNS = 16
 
 
 def flatten_parameters(model: nn.Module) -> nn.Parameter:
@@ -57,6 +63,7 @@ class FusedStep:
         # on a CPU than the per-tensor loop.
         self.optimizer = optim.Adam([self.flat], lr=lr, weight_decay=weight_decay, fused=True)
         self.layers = (model.fc1, model.fc2, model.fc3, model.fc4)
+        self.transpose_narrow = self.flat.device.type == "cpu"  # MKL's slow case, see NARROW_COLUMNS
         self._buffers: dict[tuple, torch.Tensor] = {}
 
     def _buffer(self, name: str, rows: int, like: torch.Tensor, cols: int | None = None,
@@ -80,16 +87,27 @@ class FusedStep:
         out = self._buffer(name, len(inputs), inputs, cols=weight.shape[0])
         return torch.addmm(bias, inputs, weight.t(), out=out)
 
-    def _input_grad(self, name: str, grad_out: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        return torch.mm(grad_out, weight, out=self._buffer(name, len(grad_out), grad_out, cols=weight.shape[1]))
+    def _narrow(self, columns: int) -> bool:
+        return self.transpose_narrow and columns <= NARROW_COLUMNS
 
-    @staticmethod
-    def _store_grads(layer: nn.Linear, grad_out: torch.Tensor, inputs: torch.Tensor) -> None:
-        if grad_out.dtype == layer.weight.grad.dtype:
-            torch.mm(grad_out.t(), inputs, out=layer.weight.grad)
-            torch.sum(grad_out, 0, out=layer.bias.grad)
+    def _input_grad(self, name: str, grad_out: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        rows, columns = len(grad_out), weight.shape[1]
+        if self._narrow(columns):  # computed as (columns x rows), handed on as its transposed view
+            transposed = self._buffer(name + ".t", columns, grad_out, cols=rows)
+            return torch.mm(weight.t(), grad_out.t(), out=transposed).t()
+        return torch.mm(grad_out, weight, out=self._buffer(name, rows, grad_out, cols=columns))
+
+    def _store_grads(self, layer: nn.Linear, grad_out: torch.Tensor, inputs: torch.Tensor) -> None:
+        grad = layer.weight.grad
+        if self._narrow(grad.shape[1]):
+            grad.copy_((inputs.t() @ grad_out).t())
+        elif grad_out.dtype == grad.dtype:
+            torch.mm(grad_out.t(), inputs, out=grad)
         else:  # bf16 products land in the fp32 gradient buffer
-            layer.weight.grad.copy_(grad_out.t() @ inputs)
+            grad.copy_(grad_out.t() @ inputs)
+        if grad_out.dtype == layer.bias.grad.dtype:
+            torch.sum(grad_out, 0, out=layer.bias.grad)
+        else:
             layer.bias.grad.copy_(grad_out.sum(0))
 
     @torch.no_grad()
