@@ -15,7 +15,6 @@ from a float64 product of the same operands.
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -25,6 +24,8 @@ from functools import partial
 import torch
 
 from mnist_ae.cli.args import positive_int
+from mnist_ae.runtime import make_runtime
+from mnist_ae.sweep import machine_description
 
 CALLS_PER_ROUND = 20
 
@@ -112,7 +113,7 @@ def main(argv=None) -> int:
     entries = products(args.batch, 784, 392, 8)
     calls = {(p.name, kernel): partial(call, *p.operands) for p in entries for kernel, call in p.kernels.items()}
     ms = median_ms(calls, args.rounds)
-    print(f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}; "
+    print(f"{machine_description(make_runtime('cpu', 'fp32'))}; torch {torch.__version__}; "
           f"median of {args.rounds} rounds of {CALLS_PER_ROUND} calls\n")
     print("| product | GFLOP | kernel | ms | GFLOP/s | largest error vs float64 |")
     print("|---|---|---|---|---|---|")
