@@ -6,7 +6,7 @@ kernels, and Adam loops over eight small tensors. Here every parameter and gradi
 in one flat buffer (so Adam is one fused pass), gradients are written straight into that
 buffer by the matrix products, and the output layer's loss gradient is one kernel. On a CPU,
 the 8-wide code layer's two narrow gradient products are computed as their transposes, which
-MKL runs three times faster and rounds less.
+MKL runs 2.5-3 times faster and rounds less.
 
 Every activation and activation gradient is written into a buffer kept for the batch size.
 A fresh multi-megabyte tensor per operation is not free on a CPU: the allocator hands the
@@ -28,7 +28,7 @@ from .model import MLPAutoencoder
 threshold_backward_ = torch.ops.aten.threshold_backward.grad_input
 sigmoid_backward_ = torch.ops.aten.sigmoid_backward.grad_input
 # Products whose result has at most this many columns (the 8-wide code layer's gradients) are
-# computed as their transpose on a CPU: MKL is three times slower and less exact when the
+# computed as their transpose on a CPU: MKL is 2.5-3 times slower and less exact when the
 # result is this narrow (``bench/gemm_kernels.py`` measures both ways).
 NARROW_COLUMNS = 16
 
