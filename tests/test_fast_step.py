@@ -94,4 +94,3 @@ def test_transposed_narrow_products_change_only_rounding(loss):
         scale = p.grad.abs().max()
         assert (p.grad - q.grad).abs().max() <= 1e-5 * scale, name
         assert torch.allclose(p, q, rtol=1e-4, atol=1e-6), name
-
