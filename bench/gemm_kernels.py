@@ -24,8 +24,8 @@ from functools import partial
 import torch
 
 from mnist_ae.cli.args import positive_int
-from mnist_ae.runtime import make_runtime
-from mnist_ae.sweep import machine_description
+from mnist_ae.analysis.sweep import machine_description
+from mnist_ae.training.runtime import make_runtime
 
 CALLS_PER_ROUND = 20
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from mnist_ae.cli.args import positive_float, positive_int
-from mnist_ae.web.loadtest import run_load
+from loadtest import run_load  # beside this script
 
 HOST = "127.0.0.1"
 STARTUP_TIMEOUT_S = 120  # loading MNIST and encoding the training set for the sliders

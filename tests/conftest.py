@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from mnist_ae import checkpoint
-from mnist_ae.model import MLPAutoencoder, ModelConfig, init_lab_weights
+from mnist_ae.training import checkpoint
+from mnist_ae.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_DATA_ROOT = REPO / "data"

@@ -2,9 +2,10 @@
 import pytest
 import torch
 
-from mnist_ae import checkpoint
+from mnist_ae import files
+from mnist_ae.training import checkpoint
 from mnist_ae.errors import UserError
-from mnist_ae.model import MLPAutoencoder, ModelConfig, autoencoderMLP4Layer, init_lab_weights
+from mnist_ae.models.mlp import MLPAutoencoder, ModelConfig, autoencoderMLP4Layer, init_lab_weights
 
 
 def assert_same_tensors(a: dict, b: dict):
@@ -61,7 +62,7 @@ def test_writes_are_atomic(tmp_path):
         raise OSError("disk full")
 
     with pytest.raises(OSError):
-        checkpoint.atomic_write(path, crash)
+        files.atomic_write(path, crash)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["m.pth"]
 
@@ -114,6 +115,6 @@ def test_foreign_and_misshapen_checkpoints(tmp_path):
 
 def test_unwritable_targets_are_caught_before_work(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
-        checkpoint.check_writable(tmp_path / "missing" / "m.pth", "checkpoint")
+        files.check_writable(tmp_path / "missing" / "m.pth", "checkpoint")
     with pytest.raises(UserError, match="is a folder"):
-        checkpoint.check_writable(tmp_path, "checkpoint")
+        files.check_writable(tmp_path, "checkpoint")

@@ -6,9 +6,9 @@ import sys
 import pytest
 import torch
 
-from mnist_ae import checkpoint
+from mnist_ae.training import checkpoint
 from mnist_ae.cli import main, script_main
-from mnist_ae.model import autoencoderMLP4Layer
+from mnist_ae.models.mlp import autoencoderMLP4Layer
 
 from conftest import REPO, write_mnist
 

@@ -7,11 +7,14 @@ graph replays themselves need a GPU and are skipped without one.
 import pytest
 import torch
 
-from mnist_ae.cuda_graph import GraphedStep, make_capturable, portable_state, warm_up_and_undo
-from mnist_ae.fast_step import FusedStep
-from mnist_ae.model import MLPAutoencoder, ModelConfig, init_lab_weights
-from mnist_ae.runtime import make_runtime
-from mnist_ae.training import MemoryBatches, TrainConfig, Trainer, make_optimizer, reconstruction_loss
+from mnist_ae.training.cuda_graph import GraphedStep, make_capturable, portable_state, warm_up_and_undo
+from mnist_ae.training.fused_step import FusedStep
+from mnist_ae.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
+from mnist_ae.training.runtime import make_runtime
+from mnist_ae.training.batches import MemoryBatches
+from mnist_ae.training.config import TrainConfig
+from mnist_ae.training.plain_loop import make_optimizer, reconstruction_loss
+from mnist_ae.training.trainer import Trainer
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

@@ -6,13 +6,15 @@ import math
 import pytest
 import torch
 
-from mnist_ae import checkpoint
+from mnist_ae.training import checkpoint
 from mnist_ae.cli import main, script_main
-from mnist_ae.data import load_images
+from mnist_ae.data.images import load_images
 from mnist_ae.errors import UserError
-from mnist_ae.evaluation import evaluate, mean_ssim, model_reconstructor, noisy_copy, psnr_per_image
-from mnist_ae.model import MLPAutoencoder, ModelConfig, init_lab_weights
-from mnist_ae.pca import PCAReconstructor, fit_pca
+from mnist_ae.analysis.evaluation import evaluate, mean_ssim, model_reconstructor
+from mnist_ae.analysis.inference import psnr_per_image
+from mnist_ae.data.noise import noisy_copy, seeded
+from mnist_ae.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
+from mnist_ae.analysis.pca import PCAReconstructor, fit_pca
 
 from conftest import REPO, write_idx, make_digits
 
@@ -62,21 +64,21 @@ def test_pca_error_falls_with_components_and_clipping_never_raises_it(tiny_root)
 
 def test_noise_is_seeded_unclipped_and_psnr_matches_its_std():
     clean = torch.rand(64, 784)
-    a, b, c = noisy_copy(clean, 0.2, seed=3), noisy_copy(clean, 0.2, seed=3), noisy_copy(clean, 0.2, seed=4)
+    a, b, c = (noisy_copy(clean, 0.2, seeded(s)) for s in (3, 3, 4))
     assert torch.equal(a, b) and not torch.equal(a, c)
     assert a.min() < 0 and a.max() > 1  # the lab's noise is not clipped
-    clipped = noisy_copy(clean, 0.2, seed=3, clip=True)
+    clipped = noisy_copy(clean, 0.2, seeded(3), clip=True)
     assert torch.equal(clipped, a.clamp(0, 1))
     # Noise of std s has MSE s^2, so its PSNR with data range 1 is -20 log10(s).
     assert psnr_per_image(a, clean).mean().item() == pytest.approx(-20 * math.log10(0.2), abs=0.1)
     with pytest.raises(UserError, match="noise std"):
-        noisy_copy(clean, -0.1, seed=0)
+        noisy_copy(clean, -0.1, seeded(0))
 
 
 def test_ssim_is_one_for_a_perfect_copy_and_lower_for_a_noisy_one():
     clean = torch.rand(16, 784)
     assert mean_ssim(clean, clean, (1, 28, 28)) == pytest.approx(1.0, abs=1e-5)
-    assert mean_ssim(noisy_copy(clean, 0.3, seed=0), clean, (1, 28, 28)) < 0.9
+    assert mean_ssim(noisy_copy(clean, 0.3, seeded(0)), clean, (1, 28, 28)) < 0.9
 
 
 def test_per_class_mse_averages_back_to_the_overall_mse(tiny_root, tiny_checkpoint):

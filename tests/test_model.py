@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from mnist_ae.model import MLPAutoencoder, ModelConfig, autoencoderMLP4Layer, init_lab_weights
-from mnist_ae.checkpoint import LAB_KEYS
+from mnist_ae.models.mlp import MLPAutoencoder, ModelConfig, autoencoderMLP4Layer, init_lab_weights
+from mnist_ae.training.checkpoint import LAB_KEYS
 
 
 def test_lab_shapes_and_keys():

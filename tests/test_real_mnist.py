@@ -1,6 +1,6 @@
 """One run on the real MNIST files: the lab's recipe must learn."""
 
-from mnist_ae import checkpoint
+from mnist_ae.training import checkpoint
 from mnist_ae.cli import script_main
 
 

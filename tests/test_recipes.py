@@ -6,9 +6,11 @@ import sys
 import pytest
 import torch
 
-from mnist_ae import checkpoint
+from mnist_ae.training import checkpoint
 from mnist_ae.cli import script_main
-from mnist_ae.model import autoencoderMLP4Layer
+from mnist_ae.models.config import ModelConfig
+from mnist_ae.models.mlp import autoencoderMLP4Layer
+from mnist_ae.training.config import TrainConfig, resolve
 
 from conftest import REPO
 
@@ -17,6 +19,21 @@ def train(root, path, *extra):
     args = ["-z", "4", "-e", "2", "-b", "64", "-s", str(path), "--seed", "3", "--data-root", str(root), *extra]
     assert script_main("train", args) == 0
     return path
+
+
+def test_the_lab_recipe_is_the_dataclass_defaults_and_recipes_split_by_config():
+    lab = resolve("lab")
+    assert lab.train == {} and lab.model == {}
+    defaults, shape = TrainConfig(), ModelConfig()
+    # the lab's report: Adam 1e-3 with weight decay 1e-5, ReduceLROnPlateau, mean MSE, batch 2048
+    assert (defaults.lr, defaults.weight_decay, defaults.schedule, defaults.loss, defaults.batch_size) == \
+        (1e-3, 1e-5, "plateau", "mse", 2048)
+    assert (shape.input_dim, shape.hidden, shape.bottleneck, shape.code_activation) == (784, 392, 8, "relu")
+    best = resolve("best", hidden=100, lr=None)
+    assert best.model == {"code_activation": "none", "hidden": 100}
+    assert best.train["lr"] == 1e-2 and "hidden" not in best.train
+    with pytest.raises(ValueError, match="width"):
+        resolve("lab", width=3)
 
 
 def test_lab_recipe_equals_no_options(tiny_root, tmp_path):

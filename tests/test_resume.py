@@ -7,11 +7,13 @@ import signal
 import pytest
 import torch
 
-from mnist_ae import checkpoint, resume
+from mnist_ae.training import checkpoint, resume
 from mnist_ae.errors import UserError
-from mnist_ae.model import MLPAutoencoder, ModelConfig
-from mnist_ae.runtime import make_runtime
-from mnist_ae.training import MemoryBatches, TrainConfig, Trainer
+from mnist_ae.models.mlp import MLPAutoencoder, ModelConfig
+from mnist_ae.training.runtime import make_runtime
+from mnist_ae.training.batches import MemoryBatches
+from mnist_ae.training.config import TrainConfig
+from mnist_ae.training.trainer import Trainer
 
 from train_runs import assert_same_run, run_state, train_here, weights
 
@@ -116,11 +118,11 @@ def test_resume_without_a_saved_run(tiny_root, tmp_path, capsys):
 def test_state_from_the_other_training_step_is_refused(two_epochs, tiny_root):
     """The fused CPU step keeps one flat Adam state; the autograd step keeps one per tensor."""
     state = run_state(two_epochs)
-    config = TrainConfig.from_dict(state["train_config"])
+    config = TrainConfig.from_dict({**state["train_config"], "step": "autograd"})
     model = MLPAutoencoder(ModelConfig(**state["model_config"]))
     runtime = make_runtime("cpu")
     data = torch.rand(256, 784)
-    trainer = Trainer(model, config, runtime, MemoryBatches(data, 85, torch.Generator()), fused=False)
+    trainer = Trainer(model, config, runtime, MemoryBatches(data, 85, torch.Generator()))
     with pytest.raises(UserError, match="the other training step"):
         resume.restore(trainer, state, two_epochs)
 

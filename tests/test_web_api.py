@@ -14,10 +14,10 @@ pytest.importorskip("fastapi", reason="the web extra is not installed: pip insta
 from conftest import write_mnist
 from fastapi.testclient import TestClient
 
-from mnist_ae import checkpoint
-from mnist_ae.data import load_images
+from mnist_ae.training import checkpoint
+from mnist_ae.data.images import load_images
 from mnist_ae.errors import UserError
-from mnist_ae.model import MLPAutoencoder, ModelConfig, init_lab_weights
+from mnist_ae.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
 from mnist_ae.web import Explorer, create_app
 
 TOLERANCE = 1e-4  # the API rounds pixels to 4 decimals

@@ -21,8 +21,8 @@ import pytest
 import torch
 from conftest import REAL_DATA_ROOT, write_mnist
 
-from mnist_ae import checkpoint
-from mnist_ae.model import MLPAutoencoder, ModelConfig, init_lab_weights
+from mnist_ae.training import checkpoint
+from mnist_ae.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():

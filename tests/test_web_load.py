@@ -7,10 +7,12 @@ import torch
 
 pytest.importorskip("uvicorn", reason="the web extra is not installed: pip install -e '.[web]'")
 
-from mnist_ae import checkpoint
-from mnist_ae.data import load_images
-from mnist_ae.web import Explorer, create_app, loadtest
-from mnist_ae.web.loadtest import loopback_address, run_load, same_answer
+from mnist_ae.training import checkpoint
+from mnist_ae.data.images import load_images
+from mnist_ae.web import Explorer, create_app
+
+import loadtest  # bench/loadtest.py
+from loadtest import loopback_address, run_load, same_answer
 from mnist_ae.web.server import running
 
 CLIENTS = 4

@@ -1,6 +1,18 @@
-"""Train, study and show off small MLP autoencoders on MNIST-style images."""
+"""Train, study and show off small autoencoders on MNIST-style images.
 
-from .model import MLPAutoencoder, ModelConfig, autoencoderMLP4Layer
+``from mnist_ae import MLPAutoencoder`` works as before, but torch is imported only when
+one of these names is first used, so ``mnist-ae --help`` answers at once.
+"""
 
-__all__ = ["MLPAutoencoder", "ModelConfig", "autoencoderMLP4Layer"]
 __version__ = "0.1.0"
+
+_MODEL_NAMES = {"MLPAutoencoder": "mlp", "autoencoderMLP4Layer": "mlp", "ModelConfig": "config"}
+__all__ = list(_MODEL_NAMES)
+
+
+def __getattr__(name: str):
+    if name not in _MODEL_NAMES:
+        raise AttributeError(f"module 'mnist_ae' has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(f".models.{_MODEL_NAMES[name]}", __name__), name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ..distributed import is_main_process
+from ..training.processes import is_main_process
 from ..errors import UserError
 from . import bench, eval as eval_command, figures, lab, serve, sweep, train
 from .args import Parser

@@ -6,7 +6,8 @@ import argparse
 import math
 import sys
 
-from ..distributed import SEED_LIMIT, is_main_process
+from ..data.sources import DATASETS
+from ..training.processes import SEED_LIMIT, is_main_process
 from ..errors import EXIT_USAGE
 
 
@@ -64,16 +65,17 @@ def non_negative_float(text: str) -> float:
 
 
 def positive_float(text: str) -> float:
-    value = non_negative_float(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("must be above 0, got 0")
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number greater than 0, got {text}")
     return value
 
 
 def add_data_args(parser: argparse.ArgumentParser) -> None:
-    from ..data import DATASETS
-
     parser.add_argument("--data-root", default="./data", metavar="DIR",
-                        help="where torchvision keeps datasets (default ./data)")
+                        help="where the datasets live, in torchvision's layout (default ./data)")
     parser.add_argument("--dataset", default="mnist", choices=list(DATASETS),
                         help="which MNIST-style dataset (default mnist)")

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..benchmark import markdown_table, run_benchmark
-from ..checkpoint import atomic_write, check_writable
 from ..errors import UserError
-from ..runtime import PRECISIONS
-from .args import positive_int
+from ..files import check_writable, write_text
+from ..training.config import PRECISIONS
+from .args import positive_int, seed
 
 NAME = "bench"
 HELP = "time the lab's pipeline against ours and write a table"
@@ -22,7 +21,7 @@ def configure(p):
     p.add_argument("--lab-epochs", type=positive_int, default=None, metavar="N",
                    help="train the lab's pipeline for only N epochs (default: --epochs); the "
                         "speed-up compares epochs per second")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--precision", nargs="+", choices=PRECISIONS, default=["fp32", "bf16"],
                    help="our trainer's precisions to run (default fp32 bf16)")
     p.add_argument("--device", default="auto")
@@ -33,6 +32,8 @@ def configure(p):
 
 
 def run(args) -> int:
+    from ..analysis.benchmark import markdown_report, run_benchmark
+
     md_path, json_path = args.out / "results.md", args.out / "results.json"
     check_writable(md_path, "results")
     check_writable(json_path, "results")
@@ -41,9 +42,9 @@ def run(args) -> int:
                         "pass at most --epochs")
     report = run_benchmark(args.data_root, args.epochs, args.seed, args.device, tuple(args.precision),
                            args.lab_epochs)
-    table = markdown_table(report)
+    table = markdown_report(report)
     print(table)
-    atomic_write(md_path, lambda tmp: Path(tmp).write_text(table))
-    atomic_write(json_path, lambda tmp: Path(tmp).write_text(json.dumps(report, indent=2)))
+    write_text(md_path, table)
+    write_text(json_path, json.dumps(report, indent=2))
     print(f"wrote {md_path} and {json_path}")
     return 0

@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .. import checkpoint
-from ..data import load_images
+from ..analysis.config import DENOISE_SEED, DENOISE_STDS
 from ..errors import UserError
-from ..evaluation import DENOISE_SEED, DENOISE_STDS, EvalReport, check_compatible, evaluate, model_reconstructor
-from ..pca import PCAReconstructor, fit_pca
-from ..runtime import DEVICES, make_runtime
-from .args import add_data_args, positive_float, positive_int
+from ..files import check_writable, write_text
+from ..training.config import DEVICES
+from .args import add_data_args, positive_float, positive_int, seed
 
 NAME = "eval"
 HELP = "test-set MSE, PSNR, SSIM, per-digit MSE and denoising, beside PCA"
@@ -31,7 +29,7 @@ def configure(p):
                    help="noise levels for the denoising table (default 0.1 0.2 sqrt(0.1) 0.5)")
     p.add_argument("--clip-noise", action="store_true",
                    help="clip the noisy images to [0, 1], as a stored image would be (default: unclipped, the lab's)")
-    p.add_argument("--seed", type=int, default=DENOISE_SEED, help=f"seed for the noise (default {DENOISE_SEED})")
+    p.add_argument("--seed", type=seed, default=DENOISE_SEED, help=f"seed for the noise (default {DENOISE_SEED})")
     p.add_argument("--pca-components", type=positive_int, metavar="K",
                    help="PCA baseline size (default: the model's bottleneck)")
     add_data_args(p)
@@ -47,6 +45,8 @@ def model_name(path: str) -> str:
 def training_noise(path: str) -> tuple[float | None, bool | None]:
     """The --train-noise std a checkpoint was trained with and whether it was clipped, when its
     run state is beside it; (None, None) otherwise."""
+    from ..training import checkpoint
+
     state_file = checkpoint.state_path(path)
     if not state_file.is_file():
         return None, None
@@ -57,62 +57,16 @@ def training_noise(path: str) -> tuple[float | None, bool | None]:
         return None, None  # only a label; a foreign or damaged state file must not stop the evaluation
 
 
-METRICS = (("mse", "MSE", 4), ("psnr", "PSNR (dB)", 2), ("ssim", "SSIM", 3))
-
-
-def table(header: list[str], rows: list[list[str]]) -> list[str]:
-    """A markdown table: it reads in a terminal and pastes into the README as it is."""
-    return ["| " + " | ".join(header) + " |", "|---" + "|--:" * (len(header) - 1) + "|"] + \
-        ["| " + " | ".join(row) + " |" for row in rows]
-
-
-def reconstruction_section(report: EvalReport, models: dict[str, dict], pca: str) -> list[str]:
-    names = list(report.quality)
-    lines = [f"Reconstruction, {report.dataset} {report.split} set ({report.n_images} images):", ""]
-    lines += table(["metric"] + names, [[label] + [f"{getattr(report.quality[n], metric):.{digits}f}" for n in names]
-                                        for metric, label, digits in METRICS])
-    lines += ["", "MSE per class:", ""]
-    lines += table(["class", "images"] + names,
-                   [[str(c), str(count)] + [f"{report.quality[n].per_class_mse[c]:.4f}" for n in names]
-                    for c, count in report.class_counts.items()])
-    lines.append("")
-    pca_mse = report.quality[pca].mse
-    for name in models:
-        change = 1 - report.quality[name].mse / pca_mse
-        lines.append(f"{name}'s test MSE is {abs(change):.0%} {'below' if change >= 0 else 'above'} {pca}'s "
-                     f"({report.quality[name].mse:.4f} vs {pca_mse:.4f}).")
-    return lines
-
-
-def denoising_section(report: EvalReport, gain: tuple[str, str] | None) -> list[str]:
-    names = list(report.quality)
-    header = ["noise std", "noisy input"] + [f"{n} output" for n in names]
-    if gain:
-        header.append(f"gain of {gain[0]} over {gain[1]} (dB)")
-    rows = []
-    for row in report.denoising:
-        cells = [f"{row.noise_std:.3f}", f"{row.noisy_psnr:.2f}"] + [f"{row.denoised_psnr[n]:.2f}" for n in names]
-        if gain:
-            cells.append(f"{row.denoised_psnr[gain[0]] - row.denoised_psnr[gain[1]]:+.2f}")
-        rows.append(cells)
-    return [f"Denoising: PSNR (dB) against the clean image; Gaussian noise, {report.noise_clipping}, "
-            f"seed {report.seed}:",
-            ""] + table(header, rows)
-
-
-def format_report(report: EvalReport, models: dict[str, dict], pca: str, gain: tuple[str, str] | None) -> str:
-    lines = reconstruction_section(report, models, pca) + [""] + denoising_section(report, gain) + [""]
-    for name, info in models.items():
-        noise = "unknown (no run state)" if info["train_noise"] is None else info["train_noise"]
-        clipped = ", clipped to [0, 1]" if info["train_noise"] and info["train_noise_clipped"] else ""
-        lines.append(f"{name}: {info['path']}, bottleneck {info['bottleneck']}, "
-                     f"training input noise std {noise}{clipped}")
-    return "\n".join(lines)
-
-
 def run(args) -> int:
+    from ..analysis.eval_report import format_report
+    from ..analysis.evaluation import check_compatible, evaluate, model_reconstructor
+    from ..analysis.pca import PCAReconstructor, fit_pca
+    from ..data.images import load_images
+    from ..training import checkpoint
+    from ..training.runtime import make_runtime
+
     if args.json:
-        checkpoint.check_writable(args.json, "JSON report")
+        check_writable(args.json, "JSON report")
     runtime = make_runtime(args.device)
     paths = [args.load] + ([args.compare_to] if args.compare_to else [])
     if len(paths) > 1 and Path(paths[0]).resolve() == Path(paths[1]).resolve():
@@ -148,6 +102,6 @@ def run(args) -> int:
             data["denoising_gain_db"] = {"of": gain[0], "over": gain[1], "by_noise_std": [
                 {"noise_std": r.noise_std, "gain": r.denoised_psnr[gain[0]] - r.denoised_psnr[gain[1]]}
                 for r in report.denoising]}
-        checkpoint.atomic_write(args.json, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=2) + "\n"))
+        write_text(args.json, json.dumps(data, indent=2) + "\n")
         print(f"\nsaved {args.json}")
     return 0

@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .. import checkpoint
-from ..data import load_images
-from ..evaluation import check_compatible
-from ..latent import DEFAULT_PAIRS, DEFAULT_STEPS, FIGURE_NAMES, write_figures
+from ..analysis.config import LATENT_FIGURE_NAMES, LATENT_N_STEPS, LATENT_PAIRS
+from ..files import prepare_output_folder
 from .args import add_data_args, step_count
 
 DEFAULT_OUT = Path("latent_figures")
@@ -34,21 +32,26 @@ def class_pair(text: str) -> tuple[int, int]:
 def configure(p):
     p.add_argument("-l", "--load", required=True, metavar="PATH", help="checkpoint to draw")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
-                   help=f"folder for {', '.join(FIGURE_NAMES)} (default {DEFAULT_OUT})")
-    p.add_argument("--pairs", type=class_pair, nargs="+", default=list(DEFAULT_PAIRS), metavar="A-B",
+                   help=f"folder for {', '.join(LATENT_FIGURE_NAMES)} (default {DEFAULT_OUT})")
+    p.add_argument("--pairs", type=class_pair, nargs="+", default=list(LATENT_PAIRS), metavar="A-B",
                    help="class pairs to interpolate between, the first test image of each class "
-                        f"(default {' '.join(f'{a}-{b}' for a, b in DEFAULT_PAIRS)})")
-    p.add_argument("--n-steps", type=step_count, default=DEFAULT_STEPS,
-                   help=f"images per traversal and interpolation row, both ends included (default {DEFAULT_STEPS})")
+                        f"(default {' '.join(f'{a}-{b}' for a, b in LATENT_PAIRS)})")
+    p.add_argument("--n-steps", type=step_count, default=LATENT_N_STEPS,
+                   help=f"images per traversal and interpolation row, both ends included (default {LATENT_N_STEPS})")
     add_data_args(p)
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
+    from ..analysis.evaluation import check_compatible
+    from ..analysis.latent import write_figures
+    from ..data.images import load_images
+    from ..training import checkpoint
+
     model = checkpoint.load_model(args.load)
     test_set = load_images(args.dataset, args.data_root, train=False)
     check_compatible(model, test_set, args.load)
-    checkpoint.prepare_output_folder(args.out, FIGURE_NAMES, "figure")
+    prepare_output_folder(args.out, LATENT_FIGURE_NAMES, "figure")
     name = Path(args.load).name.removesuffix(".pth")
     for path in write_figures(model, test_set, args.out, name, args.pairs, args.n_steps):
         print(f"saved {path}")

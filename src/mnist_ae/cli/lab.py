@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import checkpoint
-from ..data import load_images
-from ..lab import LAB_N_STEPS, LAB_NOISE_STD, FIGURE_NAMES, LabRequest, run_lab
-from ..plots import has_display
-from .args import add_data_args, non_negative_float, non_negative_int, step_count
+from ..analysis.config import LAB_FIGURE_NAMES, LAB_N_STEPS, LAB_NOISE_STD
+from ..files import prepare_output_folder
+from .args import add_data_args, non_negative_float, non_negative_int, seed, step_count
 
 DEFAULT_OUT = Path("lab_figures")
 
@@ -28,14 +26,19 @@ def configure(p):
     p.add_argument("--n-steps", type=step_count, default=LAB_N_STEPS, help="interpolation steps, endpoints included")
     p.add_argument("--noise-std", type=non_negative_float, default=LAB_NOISE_STD,
                    help="std of the Gaussian noise in Step 5 (default sqrt(0.1), the lab's)")
-    p.add_argument("--seed", type=int, default=None, help="seed for the noise in Step 5")
+    p.add_argument("--seed", type=seed, default=None, help="seed for the noise in Step 5")
     p.add_argument("--out", type=Path, default=None, metavar="DIR",
-                   help=f"write {', '.join(FIGURE_NAMES)} here")
+                   help=f"write {', '.join(LAB_FIGURE_NAMES)} here")
     p.add_argument("--no-show", action="store_true", help="do not open figure windows")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
+    from ..analysis.lab_steps import LabRequest, run_lab
+    from ..analysis.plots import has_display
+    from ..data.images import load_images
+    from ..training import checkpoint
+
     model = checkpoint.load_model(args.load)
     images = load_images(args.dataset, args.data_root, train=True)
     for index in ([args.index] if args.index is not None else []) + list(args.pair or []):
@@ -47,7 +50,7 @@ def run(args) -> int:
         if not args.no_show:
             print(f"no display found; saving the figures to {out}/ instead")
     if out is not None:
-        checkpoint.prepare_output_folder(out, FIGURE_NAMES, "figure")
+        prepare_output_folder(out, LAB_FIGURE_NAMES, "figure")
     request = LabRequest(index=args.index, pair=tuple(args.pair) if args.pair else None,
                          n_steps=args.n_steps, noise_std=args.noise_std, seed=args.seed)
     for path in run_lab(model, images, request, out, show):

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import ipaddress
 
-from .. import checkpoint
-from ..data import load_images
 from ..errors import UserError
 from .args import add_data_args
 
@@ -54,6 +52,9 @@ def run(args) -> int:
     except ImportError as err:
         raise UserError(f"the web explorer needs the web extra ({err.name} is missing): "
                         "pip install -e '.[web]'") from None
+    from ..data.images import load_images
+    from ..training import checkpoint
+
     model = checkpoint.load_model(args.load)
     sock = bind(args.host, args.port)  # before the slow part, so a taken port fails at once
     try:

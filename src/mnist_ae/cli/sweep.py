@@ -6,16 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from .. import checkpoint
-from ..data import load_images
+from ..analysis.config import SWEEP_BOTTLENECKS, SWEEP_FILE_NAMES, parse_bottlenecks
 from ..errors import UserError
-from ..runtime import DEVICES, make_runtime
-from ..pca import fit_pca
-from ..recipes import RECIPES, resolve, split
-from ..sweep import DEFAULT_BOTTLENECKS, parse_bottlenecks, run_sweep
-from ..sweep_report import TABLE_NAMES, write_report
-from ..training import TrainConfig
-from .args import add_data_args, positive_int
+from ..files import prepare_output_folder
+from ..training.config import DEVICES, RECIPES, TrainConfig, resolve
+from .args import add_data_args, positive_int, seed
 
 DEFAULT_OUT = Path("runs/sweep")
 DEFAULT_SEED = 0  # a sweep is a measurement: repeatable unless asked otherwise
@@ -34,16 +29,16 @@ def bottleneck_list(text: str) -> list[int]:
 
 
 def configure(p):
-    p.add_argument("-z", "--bottlenecks", type=bottleneck_list, default=list(DEFAULT_BOTTLENECKS),
+    p.add_argument("-z", "--bottlenecks", type=bottleneck_list, default=list(SWEEP_BOTTLENECKS),
                    metavar="LIST", help="code sizes, comma-separated (default "
-                                        f"{','.join(map(str, DEFAULT_BOTTLENECKS))})")
+                                        f"{','.join(map(str, SWEEP_BOTTLENECKS))})")
     p.add_argument("-e", "--epochs", type=positive_int, default=50, help="epochs per model (default 50)")
     p.add_argument("--recipe", nargs="+", choices=list(RECIPES), default=["lab"], metavar="RECIPE",
                    help=f"recipes to sweep, each a row group in the table ({', '.join(RECIPES)}; default lab)")
     p.add_argument("-b", "--batch-size", type=positive_int, help="batch size (default: each recipe's)")
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed for every model (default {DEFAULT_SEED})")
+    p.add_argument("--seed", type=seed, default=DEFAULT_SEED, help=f"seed for every model (default {DEFAULT_SEED})")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
-                   help=f"folder for {', '.join(TABLE_NAMES)} and the checkpoints (default {DEFAULT_OUT})")
+                   help=f"folder for {', '.join(SWEEP_FILE_NAMES)} and the checkpoints (default {DEFAULT_OUT})")
     p.add_argument("--no-models", action="store_true", help="do not keep the trained checkpoints")
     add_data_args(p)
     p.add_argument("--device", default="auto", help=f"{', '.join(DEVICES)} or cuda:N (default auto)")
@@ -51,25 +46,27 @@ def configure(p):
     p.set_defaults(run=run)
 
 
-def recipe_configs(recipe: str, args) -> tuple[TrainConfig, dict]:
-    """The recipe's training config and its model overrides (hidden width, code activation)."""
-    training, model = split(resolve(recipe, batch_size=args.batch_size))
-    return TrainConfig(**training, epochs=args.epochs, seed=args.seed, dataset=args.dataset, recipe=recipe), model
-
-
 def run(args) -> int:
-    recipes = {recipe: recipe_configs(recipe, args) for recipe in dict.fromkeys(args.recipe)}
+    from ..analysis.pca import fit_pca
+    from ..analysis.sweep import run_sweep
+    from ..analysis.sweep_report import write_report
+    from ..data.images import load_images
+    from ..training.runtime import make_runtime
+
+    recipes = [resolve(name, batch_size=args.batch_size) for name in dict.fromkeys(args.recipe)]
+    configs = [TrainConfig(**r.train, epochs=args.epochs, seed=args.seed, dataset=args.dataset, recipe=r.name)
+               for r in recipes]
     runtime = make_runtime(args.device)
-    checkpoint.prepare_output_folder(args.out, TABLE_NAMES, "sweep result")
+    prepare_output_folder(args.out, SWEEP_FILE_NAMES, "sweep result")
     train_set = load_images(args.dataset, args.data_root, train=True)
     test_set = load_images(args.dataset, args.data_root, train=False)
     print(f"sweeping bottlenecks {', '.join(map(str, args.bottlenecks))} x {args.epochs} epochs "
-          f"({', '.join(recipes)} recipe) on {runtime.name}", flush=True)
+          f"({', '.join(r.name for r in recipes)} recipe) on {runtime.name}", flush=True)
     pca = fit_pca(train_set.floats(), max_components=max(args.bottlenecks))
     rows = []
 
     try:
-        for recipe, (config, model_overrides) in recipes.items():
+        for recipe, config in zip(recipes, configs):
             done = list(rows)
 
             def write(new_rows, done=done):
@@ -77,9 +74,8 @@ def run(args) -> int:
                 write_report(done + new_rows, args.out, args.dataset)
 
             rows = done + run_sweep(args.bottlenecks, config, train_set, test_set, runtime,
-                                    model_overrides=model_overrides, label=recipe, pca=pca,
-                                    save_dir=None if args.no_models else args.out,
-                                    data_root=args.data_root, on_row=write,
+                                    model_overrides=recipe.model, pca=pca,
+                                    save_dir=None if args.no_models else args.out, on_row=write,
                                     progress=not args.no_progress and sys.stderr.isatty())
     except KeyboardInterrupt:
         raise UserError(f"interrupted; the finished rows are in {args.out}/") from None

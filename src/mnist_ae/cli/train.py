@@ -4,23 +4,12 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import asdict
 
-import torch
-
-from .. import checkpoint, distributed, resume
-from ..cuda_graph import GraphedStep
-from ..data import load_images
 from ..errors import UserError
-from ..evaluation import mean_mse
-from ..interrupts import Interrupted, SignalGuard, StopSignal
-from ..model import CODE_ACTIVATIONS, MLPAutoencoder, ModelConfig, init_lab_weights
-from ..plots import loss_curve
-from ..recipes import RECIPES, resolve, split
-from ..runtime import DEVICES, PRECISIONS, make_runtime
-from ..training import LOADERS, LOSSES, SCHEDULES, NonFiniteLoss, TrainConfig, Trainer, make_batches
+from ..files import check_writable
+from ..models.config import CODE_ACTIVATIONS
+from ..training.config import DEVICES, LOADERS, LOSSES, PRECISIONS, RECIPES, SCHEDULES, STEPS, TrainConfig, resolve
 from .args import add_data_args, non_negative_float, positive_float, positive_int, seed
-
 
 NAME = "train"
 HELP = "train an autoencoder (the lab's train.py)"
@@ -50,6 +39,9 @@ def configure(p):
                         "regularize (lab: 0; best: 0.1)")
     p.add_argument("--clip-noise", action="store_true",
                    help="clip the noisy inputs to [0, 1], as a stored image would be (eval has the same flag)")
+    p.add_argument("--step", choices=STEPS, default="auto",
+                   help="autograd: the plain loop's step (training/plain_loop.py); fused: the hand-derived "
+                        "step, same math, faster; auto (default): fused, or autograd under torchrun or --compile")
     p.add_argument("--device", default="auto", help=f"{', '.join(DEVICES)} or cuda:N (default auto)")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32", help="default fp32, the lab's numerics")
     p.add_argument("--loader", choices=LOADERS, default="auto",
@@ -61,46 +53,41 @@ def configure(p):
 
 
 def run(args) -> int:
+    from ..training import distributed
+
     with distributed.from_env(args.device) as dist:  # a single process outside torchrun
         return train(args, dist)
 
 
-def train(args, dist: distributed.SingleProcess) -> int:
-    training, shape = split(resolve(args.recipe, hidden=args.hidden, code_activation=args.code_activation,
-                                    lr=args.lr, weight_decay=args.weight_decay, loss=args.loss,
-                                    schedule=args.schedule, batch_size=args.batch_size,
-                                    train_noise=args.train_noise))
-    config = TrainConfig(**training, epochs=args.epochs, clip_noise=args.clip_noise,
+def train(args, dist) -> int:
+    from ..analysis.inference import mean_mse
+    from ..data.images import load_images
+    from ..training import resume
+    from ..training.cuda_graph import GraphedStep
+    from ..training.interrupts import Interrupted, SignalGuard, StopSignal
+    from ..training.run import EpochCheckpoint, build_trainer, model_config_for
+    from ..training.runtime import make_runtime
+    from ..training.trainer import NonFiniteLoss
+
+    recipe = resolve(args.recipe, hidden=args.hidden, code_activation=args.code_activation, lr=args.lr,
+                     weight_decay=args.weight_decay, loss=args.loss, schedule=args.schedule,
+                     batch_size=args.batch_size, train_noise=args.train_noise)
+    config = TrainConfig(**recipe.train, epochs=args.epochs, clip_noise=args.clip_noise,
                          seed=dist.shared_seed(args.seed), dataset=args.dataset, loader=args.loader,
-                         precision=args.precision, recipe=args.recipe)
+                         precision=args.precision, step=args.step, recipe=args.recipe)
     # Only the main process writes files, so only its file system is checked and read.
-    save_path = dist.from_main(lambda: checkpoint.check_writable(args.save, "checkpoint"))
+    save_path = dist.from_main(lambda: check_writable(args.save, "checkpoint"))
     if args.plot:
-        dist.from_main(lambda: checkpoint.check_writable(args.plot, "plot"))
+        dist.from_main(lambda: check_writable(args.plot, "plot"))
     resume_state = dist.from_main(lambda: resume.load(save_path, config)) if args.resume else None
     runtime = make_runtime(dist.device, args.precision, args.compile)
-    if args.seed is not None:
-        # Rank 0 draws what a single process would (DDP copies its initial weights to the
-        # others); the other ranks get noise streams of their own.
-        torch.manual_seed(args.seed + dist.rank)
 
     train_set = dist.main_first(lambda: load_images(args.dataset, args.data_root, train=True))
     # Read now, so a broken test file stops the run before training rather than after it.
     test_set = dist.main_only(lambda: load_images(args.dataset, args.data_root, train=False))
-    model_config = ModelConfig(**shape, input_dim=train_set.images[0].numel(), bottleneck=args.bottleneck,
-                               output_dim=train_set.images[0].numel(), image_shape=train_set.image_shape)
-    model = build_model(model_config)
-    init_lab_weights(model)
+    model_config = model_config_for(train_set, args.bottleneck, recipe.model)
+    trainer = build_trainer(model_config, config, train_set, runtime, dist, resume_state, save_path)
     if resume_state is not None:
-        resume.load_weights(model, resume_state, save_path)
-    model.to(runtime.device)
-
-    batches = dist.shard(make_batches(train_set, config, runtime.device, args.data_root))
-    trainer = Trainer(model, config, runtime, batches, dist=dist)
-    saved_epoch = None  # the epoch the checkpoint on disk holds, for the message on a stop
-    if resume_state is not None:
-        resume.restore(trainer, resume_state, save_path)
-        saved_epoch = trainer.epoch
         dist.say(f"resuming {save_path} after epoch {trainer.epoch}")
 
     if isinstance(trainer.step, GraphedStep):
@@ -108,68 +95,35 @@ def train(args, dist: distributed.SingleProcess) -> int:
         trainer.prepare()
         dist.say(f"captured the training step as CUDA graphs in {time.perf_counter() - started:.2f}s "
                  "(not counted as training time)")
-    loader = type(batches).__name__.removeprefix("Sharded").removesuffix("Batches").lower()
     processes = f" x {dist.world_size} processes" if dist.world_size > 1 else ""
-    dist.say(f"training {model_config.input_dim}-{model_config.hidden}-{model_config.bottleneck} autoencoder "
-             f"on {args.dataset} ({len(train_set)} images, {loader} loader) on {runtime.name}{processes}, "
+    dist.say(f"training {model_config.layer_sizes} autoencoder on {args.dataset} ({len(train_set)} images, "
+             f"{trainer.batches.loader} loader, {trainer.step_kind} step) on {runtime.name}{processes}, "
              f"{config.precision}")
     guard = SignalGuard()
-
-    def end_epoch(t: Trainer):
-        nonlocal saved_epoch
-        state = {**t.run_state(), "model_config": asdict(model_config)}  # every rank: gathers RNGs
-        with guard.deferred():  # a stop signal waits for the write, so the file is a whole epoch
-            if dist.is_main:
-                save(save_path, t.model, state)
-            saved_epoch = t.epoch
-        dist.say(f"epoch {t.epoch:3d}/{config.epochs}  loss {t.history.losses[-1]:.6f}  "
-                 f"lr {t.history.lrs[-1]:.2e}  {t.history.seconds[-1]:7.1f}s", flush=True)
-
+    end_epoch = EpochCheckpoint(save_path, guard, dist, saved_epoch=trainer.epoch if resume_state else None)
     try:
         with guard:
             trainer.fit(end_epoch, progress=not args.no_progress and sys.stderr.isatty() and dist.is_main)
     except StopSignal as stop:
-        then = "continue with the same command plus --resume" if saved_epoch else "run the command again"
+        then = "continue with the same command plus --resume" if end_epoch.saved_epoch else "run the command again"
         raise Interrupted(f"stopped by {stop} during epoch {trainer.epoch + 1}; "
-                          f"{kept(save_path, saved_epoch)}; {then}", stop.signum) from None
+                          f"{end_epoch.kept()}; {then}", stop.signum) from None
     except NonFiniteLoss as err:
         fix = "start a new run with a lower --lr" + (" or --precision fp32" if config.precision == "bf16" else "")
-        raise NonFiniteLoss(f"{err}; {kept(save_path, saved_epoch)}; {fix}") from None
+        raise NonFiniteLoss(f"{err}; {end_epoch.kept()}; {fix}") from None
     except dist.peer_errors as err:  # nothing outside torchrun; there, a peer that died or hung
         raise UserError(f"another process of the run failed ({str(err).splitlines()[0].split('. ')[0]}); "
-                        f"{kept(save_path, saved_epoch)}; see its log, then continue with --resume") from None
+                        f"{end_epoch.kept()}; see its log, then continue with --resume") from None
 
     if not dist.is_main:
         return 0
-    test_mse = mean_mse(model, test_set.floats(runtime.device))
+    test_mse = mean_mse(trainer.model, test_set.floats(runtime.device))
     if args.plot:
+        from ..analysis.plots import loss_curve
+
         loss_curve(trainer.history.losses, args.plot, test_mse,
                    title=f"{args.dataset}, bottleneck {args.bottleneck}: training loss")
         print(f"saved loss curve to {args.plot}")
     print(f"done: train loss {trainer.history.losses[-1]:.6f}, test MSE {test_mse:.6f}, "
           f"{trainer.history.seconds[-1]:.1f}s training; saved {save_path}")
     return 0
-
-
-def kept(save_path, saved_epoch: int | None) -> str:
-    """What the checkpoint on disk holds after a stop."""
-    if saved_epoch is None:
-        return "no epoch finished, so nothing was saved"
-    return f"{save_path} keeps epoch {saved_epoch}, the last one finished"
-
-
-def save(save_path, model: MLPAutoencoder, state: dict) -> None:
-    try:
-        checkpoint.save(save_path, model, state)
-    except OSError as err:  # the atomic write left the previous checkpoint as it was
-        raise UserError(f"cannot write {save_path} ({err.strerror or err}); the last checkpoint written whole "
-                        "is kept; free some space or fix the folder's permissions, then continue with --resume"
-                        ) from None
-
-
-def build_model(config: ModelConfig) -> MLPAutoencoder:
-    try:
-        return MLPAutoencoder(config)
-    except (RuntimeError, MemoryError):  # the allocator's way of saying the layers do not fit
-        raise UserError(f"not enough memory for a {config.input_dim}-{config.hidden}-{config.bottleneck} "
-                        "model; choose a smaller --hidden or -z") from None

@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
 from ..errors import UserError
-from ..lab import LAB_NOISE_STD
+from ..analysis.config import LAB_NOISE_STD
 from .explorer import Explorer, pixels
 from .schemas import (
     NOISE_MAX,

@@ -8,19 +8,17 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..data import PIXEL_MAX, ImageSet
+from ..analysis.inference import code_ranges, encode_all, psnr_per_image
+from ..analysis.lab_steps import denoise
+from ..data.images import ImageSet
 from ..errors import UserError
-from ..lab import denoise
-from ..model import MLPAutoencoder
+from ..models.mlp import MLPAutoencoder
 
-SPLITS = ("train", "test")
-SLIDER_PERCENTILES = (0.01, 0.99)  # slider ends: most training codes fall between these
 # A unit that is (nearly) constant over the training set still moves the decoder when pushed;
 # give its slider this much room instead of a zero-width range.
 MIN_SLIDER_SPAN = 1.0
 ENCODE_BATCH = 4096  # bounds the memory of encoding a whole split at start-up
 PIXEL_DECIMALS = 4  # 1/10000 is far below one grey level (1/255) and keeps answers small
-PEAK = 1.0  # pixels live in [0, 1]; PSNR is measured against this peak
 
 
 @dataclass(frozen=True)
@@ -31,8 +29,8 @@ class SliderRange:
 
 def psnr(reference: torch.Tensor, image: torch.Tensor) -> float | None:
     """Peak signal-to-noise ratio in dB; ``None`` for identical images (it would be infinite)."""
-    mse = float(torch.mean((reference - image) ** 2))
-    return None if mse == 0 else 10 * math.log10(PEAK ** 2 / mse)
+    value = float(psnr_per_image(image.reshape(1, -1), reference.reshape(1, -1))[0])
+    return value if math.isfinite(value) else None
 
 
 def pixels(image: torch.Tensor) -> list[float]:
@@ -42,13 +40,7 @@ def pixels(image: torch.Tensor) -> list[float]:
 
 def slider_ranges(model: MLPAutoencoder, images: ImageSet) -> list[SliderRange]:
     """Per bottleneck unit, the 1st-99th percentile of the codes of every training image."""
-    with torch.inference_mode():
-        codes = torch.cat([
-            model.encode(images.images[start:start + ENCODE_BATCH].reshape(-1, model.config.input_dim)
-                         .float().div(PIXEL_MAX))
-            for start in range(0, len(images), ENCODE_BATCH)
-        ])
-    low, high = torch.quantile(codes.float(), torch.tensor(SLIDER_PERCENTILES), dim=0)
+    low, high = code_ranges(encode_all(model, images, ENCODE_BATCH))
     return [SliderRange(float(lo), float(max(hi, lo + MIN_SLIDER_SPAN)))
             for lo, hi in zip(low.tolist(), high.tolist())]
 

@@ -1,4 +1,7 @@
-"""Figures: the loss curve and rows of images, saved atomically or shown on screen."""
+"""Figures: the loss curve and rows of images, saved atomically or shown on screen.
+
+matplotlib is imported by :func:`pyplot`, when a figure is drawn, not when this module is.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-import matplotlib
-
-from .checkpoint import atomic_write
+from ..files import atomic_write
 
 FIGURE_DPI = 120
 
@@ -21,6 +22,8 @@ def has_display() -> bool:
 
 def pyplot(interactive: bool = False):
     """pyplot on a screen backend only when asked and a screen exists, else the file-only Agg."""
+    import matplotlib
+
     if not (interactive and has_display()):
         matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt

@@ -4,7 +4,8 @@ Conventions, so numbers compare across runs and with the lab's:
 
 * MSE is the lab's: the mean over pixels (and images) on the 0-1 pixel scale.
 * PSNR is per image, ``10 log10(1 / MSE_image)`` with a data range of 1, then averaged
-  over images (the usual convention in image restoration; it weighs every image alike).
+  over images (the usual convention in image restoration; it weighs every image alike);
+  :mod:`.inference` computes it, for every command alike.
 * SSIM is torchmetrics' (Gaussian window 11, sigma 1.5), averaged over images.
 * Denoising adds ``N(0, std^2)`` noise, unclipped as in the lab's Step 5 (or, asked for,
   clipped to [0, 1] as a stored image would be), from a seeded generator, so a run repeats
@@ -16,43 +17,26 @@ the same way: a *reconstructor* is just such a callable.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 
-from .data import ImageSet, add_noise
-from .errors import UserError
-from .model import MLPAutoencoder
+from ..data.images import ImageSet
+from ..data.noise import noisy_copy, seeded
+from ..errors import UserError
+from ..models.mlp import MLPAutoencoder
+from .config import DENOISE_SEED, DENOISE_STDS
+from .inference import model_device, per_image_mse, psnr_per_image, reconstructions
 
-EVAL_BATCH = 10_000
 SSIM_BATCH = 2_000  # SSIM stacks five blurred copies of a batch; this bounds its memory
 DATA_RANGE = 1.0
-# The lab's noise is sqrt(0.1); the others bracket it from faint to heavy.
-DENOISE_STDS = (0.1, 0.2, math.sqrt(0.1), 0.5)
-DENOISE_SEED = 0
 
 Reconstructor = Callable[[torch.Tensor], torch.Tensor]
 
 
-@torch.no_grad()
-def reconstructions(model: MLPAutoencoder, images: torch.Tensor, batch_size: int = EVAL_BATCH) -> torch.Tensor:
-    model.eval()
-    return torch.cat([model(chunk) for chunk in images.split(batch_size)])
-
-
-@torch.no_grad()
-def per_image_mse(model: MLPAutoencoder, images: torch.Tensor, batch_size: int = EVAL_BATCH) -> torch.Tensor:
-    return (reconstructions(model, images, batch_size) - images).pow(2).mean(dim=1)
-
-
-def mean_mse(model: MLPAutoencoder, images: torch.Tensor, batch_size: int = EVAL_BATCH) -> float:
-    return per_image_mse(model, images, batch_size).mean().item()
-
-
 def model_reconstructor(model: MLPAutoencoder) -> Reconstructor:
-    device = next(model.parameters()).device
+    device = model_device(model)
     return lambda images: reconstructions(model, images.to(device)).to(images.device)
 
 
@@ -63,21 +47,16 @@ def check_compatible(model: MLPAutoencoder, images: ImageSet, path=None) -> None
     images.check_fits(model.config.output_dim, source)
 
 
-def _torchmetrics_image():
+def torchmetrics_image():
     try:
         from torchmetrics.functional import image
     except ImportError:
-        raise UserError("PSNR and SSIM need torchmetrics; install it with: pip install 'mnist-ae[eval]'") from None
+        raise UserError("SSIM needs torchmetrics; install it with: pip install 'mnist-ae[eval]'") from None
     return image
 
 
-def psnr_per_image(recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    metrics = _torchmetrics_image()
-    return metrics.peak_signal_noise_ratio(recon, target, data_range=DATA_RANGE, reduction="none", dim=1)
-
-
 def mean_ssim(recon: torch.Tensor, target: torch.Tensor, image_shape) -> float:
-    metrics = _torchmetrics_image()
+    metrics = torchmetrics_image()
     total = 0.0
     for r, t in zip(recon.split(SSIM_BATCH), target.split(SSIM_BATCH)):
         r, t = r.reshape(-1, *image_shape), t.reshape(-1, *image_shape)
@@ -88,15 +67,6 @@ def mean_ssim(recon: torch.Tensor, target: torch.Tensor, image_shape) -> float:
 def per_class_mse(errors: torch.Tensor, labels: torch.Tensor) -> dict[int, float]:
     """Mean of the per-image MSE within each label present; weighted by counts it gives the overall MSE."""
     return {int(c): errors[labels == c].mean().item() for c in labels.unique(sorted=True)}
-
-
-def noisy_copy(images: torch.Tensor, std: float, seed: int, clip: bool = False) -> torch.Tensor:
-    """``images + std * N(0, 1)``, clipped to the pixel range if asked; the same seed gives the same noise."""
-    if not math.isfinite(std) or std < 0:
-        raise UserError(f"noise std must be a finite number of at least 0, got {std}")
-    generator = torch.Generator().manual_seed(seed)
-    noise = torch.randn(images.shape, generator=generator, dtype=images.dtype)
-    return add_noise(images, noise.to(images.device), std, clip)
 
 
 @dataclass
@@ -148,7 +118,7 @@ class EvalReport:
 
 
 def quality(recon: torch.Tensor, images: ImageSet, clean: torch.Tensor) -> Quality:
-    errors = (recon - clean).pow(2).mean(dim=1)
+    errors = per_image_mse(recon, clean)
     return Quality(mse=errors.mean().item(), psnr=psnr_per_image(recon, clean).mean().item(),
                    ssim=mean_ssim(recon, clean, images.image_shape),
                    per_class_mse=per_class_mse(errors.cpu(), images.labels))
@@ -166,7 +136,7 @@ def evaluate(reconstructors: dict[str, Reconstructor], images: ImageSet,
     for name, reconstruct in reconstructors.items():
         report.quality[name] = quality(reconstruct(clean), images, clean)
     for std in noise_stds:
-        noisy = noisy_copy(clean, std, seed, clip_noise)
+        noisy = noisy_copy(clean, std, seeded(seed), clip_noise)
         denoised = {name: psnr_per_image(reconstruct(noisy), clean).mean().item()
                     for name, reconstruct in reconstructors.items()}
         report.denoising.append(DenoiseRow(noise_std=float(std),

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from .data import ImageSet
-from .errors import UserError
-from .model import MLPAutoencoder
+from ..data.images import ImageSet
+from ..data.noise import noisy_copy
+from ..errors import UserError
+from ..models.mlp import MLPAutoencoder
+from .config import LAB_FIGURE_NAMES, LAB_N_STEPS, LAB_NOISE_STD
+from .inference import model_device
 from .plots import image_row, save_figure
 
-LAB_NOISE_STD = math.sqrt(0.1)  # the lab's img + 0.1**0.5 * randn
-LAB_N_STEPS = 8
-FIGURE_NAMES = ("reconstruction.png", "denoising.png", "interpolation.png")
 
 
 @torch.no_grad()
@@ -27,8 +26,7 @@ def reconstruct(model: MLPAutoencoder, image: torch.Tensor) -> torch.Tensor:
 def denoise(model: MLPAutoencoder, image: torch.Tensor, noise_std: float = LAB_NOISE_STD,
             generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Add the lab's Gaussian noise (unclipped, as the lab does) and reconstruct; returns (noisy, denoised)."""
-    noise = torch.randn(image.shape, generator=generator, dtype=image.dtype).to(image.device)
-    noisy = image + noise_std * noise
+    noisy = noisy_copy(image, noise_std, generator)
     return noisy, reconstruct(model, noisy)
 
 
@@ -62,7 +60,7 @@ def run_lab(model: MLPAutoencoder, images: ImageSet, request: LabRequest, out: P
             show: bool, input_fn=input, print_fn=print) -> list[Path]:
     """Steps 4-6 as the lab runs them; figures go to ``out`` and/or the screen."""
     images.check_fits(model.config.input_dim)
-    device = next(model.parameters()).device
+    device = model_device(model)
     model.eval()
     shape = model.config.image_shape
     generator = torch.Generator().manual_seed(request.seed) if request.seed is not None else None
@@ -95,7 +93,7 @@ def run_lab(model: MLPAutoencoder, images: ImageSet, request: LabRequest, out: P
 
     written = []
     if out is not None:
-        for fig, name in zip(figures, FIGURE_NAMES):
+        for fig, name in zip(figures, LAB_FIGURE_NAMES):
             save_figure(fig, out / name)
             written.append(out / name)
     if show:

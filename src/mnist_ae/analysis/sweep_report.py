@@ -6,13 +6,12 @@ import csv
 from dataclasses import asdict
 from pathlib import Path
 
-from matplotlib.ticker import NullLocator
-
-from .checkpoint import atomic_write
+from ..files import atomic_write, write_text
+from .config import SWEEP_FILE_NAMES
 from .plots import pyplot, save_figure
 from .sweep import SWEEP_COLUMNS, SweepRow
+from .tables import markdown_table
 
-TABLE_NAMES = ("sweep.md", "sweep.csv", "sweep.png")
 PCA_STYLE = {"color": "black", "linestyle": "--", "marker": "s"}
 
 
@@ -30,29 +29,21 @@ def write_csv(rows: list[SweepRow], path: str | Path) -> None:
     atomic_write(path, write)
 
 
-def markdown_table(rows: list[SweepRow], dataset: str = "mnist") -> str:
+def sweep_markdown(rows: list[SweepRow], dataset: str = "mnist") -> str:
     machines = sorted({r.machine for r in rows})
-    lines = [
-        f"Test MSE on the {dataset} test set (mean over pixels, 0-1 scale); PCA fitted on the training "
-        f"split with as many components as the bottleneck. Trained on: {'; '.join(machines)}.",
-        "",
-        "| recipe | bottleneck | epochs | AE test MSE | PCA test MSE | AE below PCA | AE PSNR (dB) "
-        "| PCA PSNR (dB) | training time (s) |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
-    ]
-    for r in rows:
-        lines.append(f"| {r.label} | {r.bottleneck} | {r.epochs} | {r.ae_mse:.4f} | {r.pca_mse:.4f} "
-                     f"| {r.below_pca:.0%} | {r.ae_psnr:.2f} | {r.pca_psnr:.2f} | {r.train_seconds:.0f} |")
-    return "\n".join(lines) + "\n"
-
-
-def write_markdown(rows: list[SweepRow], path: str | Path, dataset: str = "mnist") -> None:
-    text = markdown_table(rows, dataset)
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+    header = ["recipe", "bottleneck", "epochs", "AE test MSE", "PCA test MSE", "AE below PCA", "AE PSNR (dB)",
+              "PCA PSNR (dB)", "training time (s)"]
+    cells = [[r.label, str(r.bottleneck), str(r.epochs), f"{r.ae_mse:.4f}", f"{r.pca_mse:.4f}", f"{r.below_pca:.0%}",
+              f"{r.ae_psnr:.2f}", f"{r.pca_psnr:.2f}", f"{r.train_seconds:.0f}"] for r in rows]
+    lines = [f"Test MSE on the {dataset} test set (mean over pixels, 0-1 scale); PCA fitted on the training "
+             f"split with as many components as the bottleneck. Trained on: {'; '.join(machines)}.", ""]
+    return "\n".join(lines + markdown_table(header, cells)) + "\n"
 
 
 def plot_rate_distortion(rows: list[SweepRow], path: str | Path, dataset: str = "mnist") -> None:
     """Test MSE against bottleneck size: one line per recipe, and PCA's as the linear reference."""
+    from matplotlib.ticker import NullLocator
+
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     sizes = sorted({r.bottleneck for r in rows})
@@ -78,8 +69,8 @@ def plot_rate_distortion(rows: list[SweepRow], path: str | Path, dataset: str = 
 
 def write_report(rows: list[SweepRow], out: str | Path, dataset: str = "mnist") -> list[Path]:
     out = Path(out)
-    md, csv_path, png = (out / name for name in TABLE_NAMES)
-    write_markdown(rows, md, dataset)
+    md, csv_path, png = (out / name for name in SWEEP_FILE_NAMES)
+    write_text(md, sweep_markdown(rows, dataset))
     write_csv(rows, csv_path)
     plot_rate_distortion(rows, png, dataset)
     return [md, csv_path, png]

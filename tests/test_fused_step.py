@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from mnist_ae.data import add_noise
-from mnist_ae.fast_step import FusedStep
-from mnist_ae.model import MLPAutoencoder, ModelConfig, init_lab_weights
-from mnist_ae.training import reconstruction_loss
+from mnist_ae.data.noise import add_noise
+from mnist_ae.training.fused_step import FusedStep
+from mnist_ae.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
+from mnist_ae.training.plain_loop import reconstruction_loss
 
 
 def twin_models(code_activation):

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .data import PIXEL_RANGE
-from .errors import UserError
+from ..data.sources import PIXEL_RANGE
+from ..errors import UserError
 
 # Covariance and eigenvectors in float64: float32 sums over 60k images lose the small
 # eigenvalues' directions, and the exact-reconstruction property with them.

@@ -8,11 +8,9 @@ from dataclasses import dataclass
 
 import torch
 
+from ..errors import UserError
+from .config import DEVICES, PRECISIONS
 from .cuda_graph import GraphedStep
-from .errors import UserError
-
-PRECISIONS = ("fp32", "bf16", "tf32")
-DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass
@@ -47,7 +45,7 @@ class Runtime:
     def optimizer_options(self) -> dict:
         """Fused Adam on GPUs (one kernel for all parameters). On CPUs, over this model's eight
         tensors, torch's fused Adam is slower than its plain loop, so keep the default there
-        (the fused step's single flat buffer is another matter: see fast_step)."""
+        (the fused step's single flat buffer is another matter: see fused_step)."""
         return {"fused": True} if self.device.type == "cuda" else {}
 
     def maybe_compile(self, fn):

@@ -11,14 +11,16 @@ from __future__ import annotations
 from dataclasses import fields
 from pathlib import Path
 
+from ..errors import UserError
+from ..models.config import ModelConfig
+from ..models.mlp import MLPAutoencoder
 from . import checkpoint
-from .errors import UserError
-from .model import MLPAutoencoder, ModelConfig
-from .training import History, TrainConfig, Trainer
+from .config import TrainConfig
+from .trainer import History, Trainer
 
 # Settings that shape the optimizer, the schedule or the data order; -e may grow (see below).
 MUST_MATCH = ("recipe", "batch_size", "lr", "weight_decay", "loss", "schedule", "train_noise",
-              "clip_noise", "dataset", "loader", "precision")
+              "clip_noise", "dataset", "loader", "precision", "step")
 DEVICE_NAMES = {"cpu": "the CPU", "cuda": "a GPU"}
 STATE_TYPES = {"epoch": int, "history": dict, "optimizer": dict, "scheduler": dict, "rng": list,
                "model": dict, "model_config": dict, "train_config": dict}
@@ -91,8 +93,8 @@ def restore(trainer: Trainer, state: dict, path: Path) -> None:
     saved_groups = state["optimizer"].get("param_groups") or [{}]
     if len(saved_groups[0].get("params", ())) != len(trainer.optimizer.param_groups[0]["params"]):
         raise UserError(f"cannot resume: {checkpoint.state_path(path)} was saved by the other training "
-                        "step (the fused one runs in a single process, the autograd one under torchrun "
-                        "or --compile); resume with the same process count and --compile setting")
+                        "step (fused or autograd: --step auto picks autograd under torchrun or --compile); "
+                        "resume with the same --step, process count and --compile setting")
     try:
         trainer.restore(state)
     except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as err:

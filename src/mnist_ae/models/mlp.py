@@ -2,38 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-CODE_ACTIVATIONS = ("relu", "none")
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """The shape of the network; saved beside the weights so a checkpoint rebuilds itself."""
-
-    input_dim: int = 784  # a flattened 28x28 image
-    hidden: int = 392
-    bottleneck: int = 8
-    output_dim: int = 784
-    # The lab puts a ReLU on the code; a linear code ("none") uses the bottleneck fully.
-    code_activation: str = "relu"
-    image_shape: tuple[int, int, int] = (1, 28, 28)
-
-    def __post_init__(self):
-        for name in ("input_dim", "hidden", "bottleneck", "output_dim"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if self.code_activation not in CODE_ACTIVATIONS:
-            raise ValueError(
-                f"code_activation must be one of {', '.join(CODE_ACTIVATIONS)}, "
-                f"got {self.code_activation!r}"
-            )
-        object.__setattr__(self, "image_shape", tuple(int(d) for d in self.image_shape))
+from .config import ModelConfig
 
 
 class MLPAutoencoder(nn.Module):

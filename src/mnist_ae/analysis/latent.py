@@ -12,17 +12,14 @@ from pathlib import Path
 
 import torch
 
-from .data import ImageSet
-from .errors import UserError
-from .evaluation import EVAL_BATCH
-from .model import MLPAutoencoder
+from ..data.images import ImageSet
+from ..errors import UserError
+from ..models.mlp import MLPAutoencoder
+from .config import LATENT_FIGURE_NAMES, LATENT_N_STEPS, LATENT_PAIRS
+from .inference import CODE_QUANTILES, code_ranges, encode_all, model_device
 from .pca import fit_pca
 from .plots import pyplot, save_figure
 
-FIGURE_NAMES = ("latent_codes.png", "latent_traversal.png", "latent_interpolation.png")
-TRAVERSAL_RANGE = (0.01, 0.99)  # percentiles: the 1st to 99th keep outliers from setting the range
-DEFAULT_STEPS = 9
-DEFAULT_PAIRS = ((0, 6), (1, 7), (3, 8), (4, 9), (2, 5))  # digits that share strokes morph visibly
 CELL_INCHES = 0.75  # one 28 x 28 image in a grid
 GAP = 2  # pixels between images in a mosaic
 INACTIVE = 1e-6  # a unit whose 1st and 99th percentiles agree this closely never varies (a dead ReLU)
@@ -37,13 +34,6 @@ class Projection:
     xlabel: str
     ylabel: str
     how: str
-
-
-@torch.no_grad()
-def test_codes(model: MLPAutoencoder, images: ImageSet) -> torch.Tensor:
-    device = next(model.parameters()).device
-    model.eval()
-    return torch.cat([model.encode(chunk).cpu() for chunk in images.floats(device).split(EVAL_BATCH)])
 
 
 def project_2d(codes: torch.Tensor) -> Projection:
@@ -114,12 +104,12 @@ def grid_figure(images: torch.Tensor, image_shape, row_labels: list[str], col_la
     return fig
 
 
-def traversal_codes(codes: torch.Tensor, n_steps: int = DEFAULT_STEPS):
+def traversal_codes(codes: torch.Tensor, n_steps: int = LATENT_N_STEPS):
     """``z x n_steps x z`` codes: row ``u`` sweeps unit ``u`` over its 1st-99th percentile, the rest at their mean.
 
     Also returns each unit's ``(low, high)`` range.
     """
-    low, high = torch.quantile(codes, torch.tensor(TRAVERSAL_RANGE, dtype=codes.dtype), dim=0)
+    low, high = code_ranges(codes)
     z = codes.shape[1]
     sweep = torch.linspace(0.0, 1.0, n_steps, dtype=codes.dtype)
     grid = codes.mean(dim=0).repeat(z, n_steps, 1)
@@ -129,11 +119,11 @@ def traversal_codes(codes: torch.Tensor, n_steps: int = DEFAULT_STEPS):
 
 
 @torch.no_grad()
-def traversal(model: MLPAutoencoder, codes: torch.Tensor, n_steps: int = DEFAULT_STEPS):
+def traversal(model: MLPAutoencoder, codes: torch.Tensor, n_steps: int = LATENT_N_STEPS):
     """The decoded traversal, ``z x n_steps x pixels``, and each unit's range."""
     grid, ranges = traversal_codes(codes, n_steps)
     z = codes.shape[1]
-    device = next(model.parameters()).device
+    device = model_device(model)
     images = model.decode(grid.reshape(z * n_steps, z).to(device)).cpu()
     return images.reshape(z, n_steps, -1), ranges
 
@@ -143,12 +133,12 @@ def ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def traversal_figure(model: MLPAutoencoder, codes: torch.Tensor, title: str, n_steps: int = DEFAULT_STEPS):
+def traversal_figure(model: MLPAutoencoder, codes: torch.Tensor, title: str, n_steps: int = LATENT_N_STEPS):
     images, ranges = traversal(model, codes, n_steps)
     rows = [f"unit {u + 1}: {lo:.2f} to {hi:.2f}" + (" (inactive)" if hi - lo < INACTIVE else "")
             for u, (lo, hi) in enumerate(ranges)]
     cols = [f"{s / (n_steps - 1):.2f}" for s in range(n_steps)]
-    low, high = (ordinal(round(p * 100)) for p in TRAVERSAL_RANGE)
+    low, high = (ordinal(round(p * 100)) for p in CODE_QUANTILES)
     return grid_figure(images, model.config.image_shape, rows, cols,
                        f"{title}\neach unit swept from its test-set {low} to {high} percentile, others at their mean",
                        f"position in the unit's range (0 = {low} percentile, 1 = {high})", "code unit and its range")
@@ -166,8 +156,9 @@ def pick_examples(images: ImageSet, pairs) -> list[tuple[int, int]]:
     return [(first[a], first[b]) for a, b in pairs]
 
 
-def interpolation_figure(model: MLPAutoencoder, images: ImageSet, pairs, title: str, n_steps: int = DEFAULT_STEPS):
-    device = next(model.parameters()).device
+def interpolation_figure(model: MLPAutoencoder, images: ImageSet, pairs, title: str,
+                         n_steps: int = LATENT_N_STEPS):
+    device = model_device(model)
     indices = pick_examples(images, pairs)
     strips = torch.stack([model.interpolate(images.image(a).to(device), images.image(b).to(device), n_steps).cpu()
                           for a, b in indices])
@@ -178,19 +169,19 @@ def interpolation_figure(model: MLPAutoencoder, images: ImageSet, pairs, title: 
                        "interpolation weight t: code = (1 - t) code_a + t code_b", "class pair (test image indices)")
 
 
-def write_figures(model: MLPAutoencoder, images: ImageSet, out: Path, name: str, pairs=DEFAULT_PAIRS,
-                  n_steps: int = DEFAULT_STEPS) -> list[Path]:
+def write_figures(model: MLPAutoencoder, images: ImageSet, out: Path, name: str, pairs=LATENT_PAIRS,
+                  n_steps: int = LATENT_N_STEPS) -> list[Path]:
     """All three figures for one model, saved atomically into ``out``."""
     if n_steps < 2:
         raise UserError(f"need at least 2 steps (both ends of each sweep), got {n_steps}")
     plt = pyplot()
-    codes = test_codes(model, images)
+    codes = encode_all(model, images)
     title = f"{name} (bottleneck {model.config.bottleneck}), {images.name} {images.split} set"
     figures = [codes_figure(codes, images.labels, f"Test-set codes of {title}"),
                traversal_figure(model, codes, f"Latent traversal of {title}", n_steps),
                interpolation_figure(model, images, pairs, f"Interpolation in {title}", n_steps)]
     written = []
-    for fig, file_name in zip(figures, FIGURE_NAMES):
+    for fig, file_name in zip(figures, LATENT_FIGURE_NAMES):
         save_figure(fig, out / file_name)
         plt.close(fig)
         written.append(out / file_name)

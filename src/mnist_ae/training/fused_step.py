@@ -1,18 +1,21 @@
 """A hand-derived training step for the 4-layer MLP: autograd's math in fewer passes over memory.
 
-On a CPU the lab's step spends a third of its time outside the matrix products: autograd
+Its reference is :class:`~.plain_loop.AutogradStep`, the plain loop's step: the same loss,
+gradients and Adam update, written out by hand. ``tests/test_plain_loop.py`` trains both from
+the same start on the same batches and compares the parameters.
+
+On a CPU the lab's step spends much of its time outside the matrix products: autograd
 zeroes and accumulates gradients, the loss and sigmoid run forward and backward as separate
 kernels, and Adam loops over eight small tensors. Here every parameter and gradient lives
 in one flat buffer (so Adam is one fused pass), gradients are written straight into that
 buffer by the matrix products, and the output layer's loss gradient is one kernel. On a CPU,
 the 8-wide code layer's two narrow gradient products are computed as their transposes, which
-MKL runs 2.5-3 times faster and rounds less.
+MKL runs several times faster and rounds less (``bench/gemm_kernels.py`` measures both ways).
 
 Every activation and activation gradient is written into a buffer kept for the batch size.
 A fresh multi-megabyte tensor per operation is not free on a CPU: the allocator hands the
 memory back to the operating system between steps, and touching it again costs a page fault
-per 4 KiB, which took a quarter of the step's time. ``tests/test_fast_step.py`` checks the
-step against autograd, step by step.
+per 4 KiB, which showed up as a large share of the step in profiles.
 """
 
 from __future__ import annotations
@@ -21,15 +24,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn, optim
 
-from .data import add_noise
-from .model import MLPAutoencoder
+from ..data.noise import add_noise
+from ..models.mlp import MLPAutoencoder
 
 # The out= forms: each writes its result over its first input, which it no longer needs.
 threshold_backward_ = torch.ops.aten.threshold_backward.grad_input
 sigmoid_backward_ = torch.ops.aten.sigmoid_backward.grad_input
 # Products whose result has at most this many columns (the 8-wide code layer's gradients) are
-# computed as their transpose on a CPU: MKL is 2.5-3 times slower and less exact when the
-# result is this narrow (``bench/gemm_kernels.py`` measures both ways).
+# computed as their transpose on a CPU: MKL is slower and less exact when the result is this
+# narrow (``bench/gemm_kernels.py`` measures both ways).
 NARROW_COLUMNS = 16
 
 
@@ -59,8 +62,7 @@ class FusedStep:
         self.relu_code = model.config.code_activation == "relu"
         self.compute_dtype = torch.bfloat16 if precision == "bf16" else torch.float32
         self.flat = flatten_parameters(model)
-        # One flat tensor, so torch's fused Adam is a single pass over it: four times faster
-        # on a CPU than the per-tensor loop.
+        # One flat tensor, so torch's fused Adam is a single pass over it, not a loop over eight.
         self.optimizer = optim.Adam([self.flat], lr=lr, weight_decay=weight_decay, fused=True)
         self.layers = (model.fc1, model.fc2, model.fc3, model.fc4)
         self.transpose_narrow = self.flat.device.type == "cpu"  # MKL's slow case, see NARROW_COLUMNS

@@ -10,9 +10,7 @@ state) goes to ``MLP.8.pth.state`` beside it. Every write is atomic: a temp file
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 import warnings
 from collections import OrderedDict
 from dataclasses import asdict, fields
@@ -20,8 +18,10 @@ from pathlib import Path
 
 import torch
 
-from .errors import UserError
-from .model import MLPAutoencoder, ModelConfig
+from ..errors import UserError
+from ..files import atomic_write
+from ..models.config import ModelConfig
+from ..models.mlp import MLPAutoencoder
 
 CONFIG_KEY = "mnist_ae"  # where ModelConfig lives in the state dict's _metadata
 STATE_SUFFIX = ".state"
@@ -33,58 +33,6 @@ LAB_KEYS = ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias",
 def state_path(weights_path: str | Path) -> Path:
     weights_path = Path(weights_path)
     return weights_path.with_name(weights_path.name + STATE_SUFFIX)
-
-
-def check_writable(path: str | Path, what: str) -> Path:
-    """Fail before any work if ``path`` cannot be written, so no run is lost at the end."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise UserError(f"{what} path {path} is a folder; give a file name")
-    if not folder.is_dir():
-        raise UserError(f"{what} folder {folder} does not exist; create it or choose another path")
-    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise UserError(f"cannot write {what} {path}: permission denied; choose a writable path")
-    return path
-
-
-def prepare_output_folder(out: Path, names, what: str) -> None:
-    """Make ``out`` (one level) and check each ``out/name`` is writable, before any work."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file; give a folder")
-    if not out.exists():
-        if not out.parent.is_dir():
-            raise UserError(f"--out folder {out.parent} does not exist; create it or choose another")
-        check_writable(out, f"{what} folder")
-        out.mkdir()
-    for name in names:
-        check_writable(out / name, what)
-
-
-DEFAULT_FILE_MODE = 0o666
-
-
-def current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(path: str | Path, write) -> None:
-    """Call ``write(tmp_path)``, then rename over ``path``; a failure leaves ``path`` as it was."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    os.close(fd)
-    try:
-        os.chmod(tmp, DEFAULT_FILE_MODE & ~current_umask())  # mkstemp makes files private (0600)
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save(path: str | Path, model: MLPAutoencoder, run_state: dict | None = None) -> None:

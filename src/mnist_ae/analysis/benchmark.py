@@ -27,11 +27,18 @@ from pathlib import Path
 import torch
 from torch import nn, optim
 
-from .data import load_images, streaming_loader
-from .evaluation import mean_mse
-from .model import MLPAutoencoder, ModelConfig, autoencoderMLP4Layer, init_lab_weights
-from .runtime import Runtime, make_runtime
-from .training import TrainConfig, Trainer, make_batches
+from torch.utils.data import DataLoader
+
+from ..data.idx import ensure_files
+from ..data.images import load_images
+from ..data.sources import ALL_FILES
+from ..models.config import ModelConfig
+from ..models.mlp import autoencoderMLP4Layer, init_lab_weights
+from ..training.config import TrainConfig
+from ..training.run import build_trainer
+from ..training.runtime import Runtime, make_runtime
+from .inference import mean_mse
+from .tables import markdown_table
 
 LAB_BATCH_SIZE = 2048
 INFERENCE_REPEATS = 5  # at least this many passes over the test set...
@@ -40,7 +47,16 @@ KIB = 1024
 MIB = 2**20
 
 
-class LabPipeline:
+def lab_dataloader(data_root, batch_size: int) -> DataLoader:
+    """The lab's data pipeline: torchvision's MNIST with ``ToTensor``, shuffled by a DataLoader."""
+    from torchvision import datasets, transforms
+
+    ensure_files("mnist", data_root, ALL_FILES)  # unpacks .gz copies, which torchvision would not
+    dataset = datasets.MNIST(root=str(data_root), train=True, download=False, transform=transforms.ToTensor())
+    return DataLoader(dataset, batch_size=batch_size, shuffle=True)
+
+
+class LabScriptPipeline:
     """The lab's train.py, line for line: DataLoader + ToTensor, eager step, ``.item()`` per batch."""
 
     name = "lab-style pipeline"
@@ -48,7 +64,7 @@ class LabPipeline:
     def __init__(self, data_root, seed: int, runtime: Runtime, epochs: int):
         torch.manual_seed(seed)
         self.device = runtime.device
-        self.loader = streaming_loader("mnist", data_root, batch_size=LAB_BATCH_SIZE)
+        self.loader = lab_dataloader(data_root, batch_size=LAB_BATCH_SIZE)
         self.model = autoencoderMLP4Layer(N_input=784, N_bottleneck=8, N_output=784).to(self.device)
         self.model.apply(init_lab_weights)
         self.optimizer = optim.Adam(self.model.parameters(), lr=1e-3, weight_decay=1e-5)
@@ -71,18 +87,16 @@ class LabPipeline:
         return loss_train / len(self.loader)
 
 
-class OurTrainer:
-    """:class:`~mnist_ae.training.Trainer` on the in-memory path, the lab's recipe."""
+class TrainerPipeline:
+    """This package's :class:`~mnist_ae.training.trainer.Trainer`, set up as ``train.py`` sets it
+    up (the in-memory path, the fused step), on the lab's recipe."""
 
     def __init__(self, data_root, seed: int, runtime: Runtime, epochs: int):
-        torch.manual_seed(seed)
         self.name = f"our trainer, {runtime.precision}"
         config = TrainConfig(epochs=epochs, seed=seed, precision=runtime.precision)
         train_set = load_images("mnist", data_root, train=True)
-        self.model = MLPAutoencoder(ModelConfig())
-        init_lab_weights(self.model)
-        self.model.to(runtime.device)
-        self.trainer = Trainer(self.model, config, runtime, make_batches(train_set, config, runtime.device))
+        self.trainer = build_trainer(ModelConfig(), config, train_set, runtime)
+        self.model = self.trainer.model
         self.n_images = len(train_set)
         self.epochs = epochs
         runtime.synchronize()
@@ -173,7 +187,7 @@ def one_epoch_peak_mb(kind: str, data_root, seed: int, device: str, precision: s
     """Run in a fresh process: set up one contestant, train one epoch, score the test set; the
     process's peak resident memory (CPU) or the GPU's peak allocation, in MB."""
     runtime = make_runtime(device, precision)
-    contestant = (LabPipeline if kind == "lab" else OurTrainer)(data_root, seed, runtime, 1)
+    contestant = (LabScriptPipeline if kind == "lab" else TrainerPipeline)(data_root, seed, runtime, 1)
     contestant.epoch()
     mean_mse(contestant.model, load_images("mnist", data_root, train=False).floats(runtime.device))
     if runtime.device.type == "cuda":
@@ -199,8 +213,8 @@ def peak_resident_bytes() -> int:
 def peak_mb(kind: str, data_root, seed: int, device: str, precision: str) -> float:
     """:func:`one_epoch_peak_mb` in a fresh interpreter (not a fork, which would share pages)."""
     call = f"one_epoch_peak_mb({kind!r}, {str(data_root)!r}, {seed!r}, {device!r}, {precision!r})"
-    code = f"from mnist_ae.benchmark import one_epoch_peak_mb; print({call})"
-    package_parent = str(Path(__file__).resolve().parents[1])  # found even when not installed
+    code = f"from mnist_ae.analysis.benchmark import one_epoch_peak_mb; print({call})"
+    package_parent = str(Path(__file__).resolve().parents[2])  # found even when not installed
     search_path = os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONPATH": search_path}
     child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
@@ -231,11 +245,11 @@ def run_benchmark(data_root, epochs: int = 10, seed: int = 0, device: str = "aut
     runtime = make_runtime(device, "fp32")
     test = load_images("mnist", data_root, train=False).floats(runtime.device)
     runtimes = {p: make_runtime(device, p) for p in precisions}
-    ours = {p: OurTrainer(data_root, seed, runtimes[p], epochs) for p in precisions}
+    ours = {p: TrainerPipeline(data_root, seed, runtimes[p], epochs) for p in precisions}
     n_images = next(iter(ours.values())).n_images
     rooflines = {p: GemmRoofline(runtimes[p], n_images, epochs) for p in precisions}
     # Last, so the global generator its DataLoader shuffles with is where the lab's script has it.
-    lab = LabPipeline(data_root, seed, runtime, epochs if lab_epochs is None else lab_epochs)
+    lab = LabScriptPipeline(data_root, seed, runtime, epochs if lab_epochs is None else lab_epochs)
     totals = take_turns([lab, *ours.values(), *rooflines.values()], runtime)
 
     lab_rate = len(totals[lab.name].epoch_seconds) / totals[lab.name].seconds
@@ -257,7 +271,7 @@ def row(contestant, totals: Totals, lab_epochs_per_second: float, test: torch.Te
         data_root, seed: int, device: str) -> dict:
     seconds = totals.seconds
     epochs = len(totals.epoch_seconds)
-    kind = "lab" if isinstance(contestant, LabPipeline) else "ours"
+    kind = "lab" if isinstance(contestant, LabScriptPipeline) else "ours"
     return {"name": contestant.name, "epochs": epochs, "n_images": contestant.n_images,
             "train_seconds": seconds, "epoch_seconds": totals.epoch_seconds,
             "epochs_per_second": epochs / seconds, "images_per_second": epochs * contestant.n_images / seconds,
@@ -266,19 +280,18 @@ def row(contestant, totals: Totals, lab_epochs_per_second: float, test: torch.Te
             "peak_memory_mb": peak_mb(kind, data_root, seed, device, runtime.precision)}
 
 
-def markdown_table(report: dict) -> str:
-    head = ("| pipeline | epochs | train s | capture s | epochs/s | images/s | speed-up | vs GEMM roofline "
-            "| final loss | test MSE | peak MB | inference images/s |\n"
-            "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-    lines = []
+def markdown_report(report: dict) -> str:
+    header = ["pipeline", "epochs", "train s", "capture s", "epochs/s", "images/s", "speed-up", "vs GEMM roofline",
+              "final loss", "test MSE", "peak MB", "inference images/s"]
+    rows = []
     for r in report["rows"]:
         roof = f"{r['vs_roofline']:.2f}x" if "vs_roofline" in r else "-"
         capture = f"{r['capture_seconds']:.2f}" if "capture_seconds" in r else "-"
         infer = f"{r['inference_images_per_second']:,.0f}" if "inference_images_per_second" in r else "-"
         seconds = f"{r['train_seconds']:.1f}" if r["train_seconds"] >= 10 else f"{r['train_seconds']:.3f}"
-        lines.append(f"| {r['name']} | {r['epochs']} | {seconds} | {capture} | {r['epochs_per_second']:.2f} | "
-                     f"{r['images_per_second']:,.0f} | {r['speedup_vs_lab']:.2f}x | {roof} | "
-                     f"{r['final_loss']:.5f} | {r['test_mse']:.5f} | {r['peak_memory_mb']:.0f} | {infer} |")
+        rows.append([r["name"], str(r["epochs"]), seconds, capture, f"{r['epochs_per_second']:.2f}",
+                     f"{r['images_per_second']:,.0f}", f"{r['speedup_vs_lab']:.2f}x", roof, f"{r['final_loss']:.5f}",
+                     f"{r['test_mse']:.5f}", f"{r['peak_memory_mb']:.0f}", infer])
     title = (f"{report['epochs']} epochs, seed {report['seed']}, {report['device']}, torch {report['torch']}; "
              f"contestants take turns, one epoch each per round; speed-up is the ratio of epochs/s\n\n")
-    return title + head + "\n".join(lines) + "\n"
+    return title + "\n".join(markdown_table(header, rows)) + "\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 from contextlib import contextmanager
 
-from .errors import UserError
+from ..errors import UserError
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 SHELL_SIGNAL_BASE = 128  # shells report death by signal N as exit status 128 + N

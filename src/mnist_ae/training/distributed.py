@@ -5,7 +5,7 @@ its place through environment variables; :func:`from_env` reads them. A plain
 ``python train.py`` gets :class:`SingleProcess`, whose hooks do nothing, so the trainer calls
 them unconditionally and a one-process run pays nothing for the many-process path.
 
-Sharding. ``-b`` is the global batch. Every rank draws the same permutation each epoch (the
+Sharding (the batch sources in :mod:`.batches` do the cutting). ``-b`` is the global batch. Every rank draws the same permutation each epoch (the
 shuffle seed is shared) and cuts every global batch of it into ``world_size`` contiguous
 shares whose sizes differ by at most one. A rank's loss is the mean over its share times
 ``share_size * world_size / global_batch_size``, so DDP's mean of the ranks' gradients is the
@@ -20,23 +20,15 @@ import gc
 import os
 import secrets
 import sys
-from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler
 
-from .errors import UserError
-
-SEED_LIMIT = 2**32  # a shared seed drawn for an unseeded run is below this
-MAIN_RANK = 0
-
-
-def is_main_process() -> bool:
-    """Whether this process may print; true outside torchrun. Usable before any set-up."""
-    return os.environ.get("RANK", str(MAIN_RANK)) == str(MAIN_RANK)
+from ..errors import UserError
+from .batches import Shares
+from .processes import MAIN_RANK, SEED_LIMIT
 
 
 class SingleProcess:
@@ -70,7 +62,7 @@ class SingleProcess:
     def all_gather(self, value) -> list:
         return [value]
 
-    def own(self, per_rank: list):
+    def entry_for_this_rank(self, per_rank: list):
         """This rank's entry of an :meth:`all_gather` result saved by a run of any size."""
         return per_rank[self.rank % len(per_rank)]
 
@@ -163,15 +155,7 @@ class ProcessGroup(SingleProcess):
         return seed if seed is not None else self.from_main(lambda: secrets.randbelow(SEED_LIMIT))
 
     def shard(self, batches):
-        from .training import MemoryBatches  # training imports this module; import at use
-
-        shares = Shares(self.rank, self.world_size)
-        kind = ShardedMemoryBatches if isinstance(batches, MemoryBatches) else ShardedStreamBatches
-        sharded = kind(batches, shares)
-        if sharded.batch_size < self.world_size:
-            raise UserError(f"-b {sharded.batch_size} is the global batch and cannot be split over "
-                            f"{self.world_size} processes; use -b {self.world_size} or more")
-        return sharded
+        return batches.shard(Shares(self.rank, self.world_size))
 
     def wrap(self, objective: nn.Module, batches) -> nn.Module:
         device_ids = [self.local_rank] if self.device.startswith("cuda") else None
@@ -208,23 +192,6 @@ def local_device(device: str, local_rank: int) -> str:
     return f"cuda:{local_rank}"
 
 
-@dataclass(frozen=True)
-class Shares:
-    """Rank ``rank``'s contiguous share of any global batch, and that share's loss weight."""
-
-    rank: int
-    world_size: int
-
-    def take(self, batch):
-        """``(share, weight)``; the weights over all ranks average to 1."""
-        base, extra = divmod(len(batch), self.world_size)
-        start = self.rank * base + min(self.rank, extra)
-        size = base + (self.rank < extra)
-        if size == 0:
-            return batch[:1], 0.0  # a stand-in that counts for nothing, so this rank still steps
-        return batch[start:start + size], size * self.world_size / len(batch)
-
-
 class ShareWeightedLoss(nn.Module):
     """The rank's mean loss times its share's weight; DDP's mean over ranks is then exact."""
 
@@ -236,60 +203,3 @@ class ShareWeightedLoss(nn.Module):
 
     def forward(self, *args):
         return self.objective(*args) * self.weight
-
-
-class ShardedMemoryBatches:
-    """This rank's shares of :class:`~mnist_ae.training.MemoryBatches`' global batches."""
-
-    def __init__(self, batches, shares: Shares):
-        self.batches, self.shares = batches, shares
-        self.generator, self.batch_size = batches.generator, batches.batch_size
-        # Written in place before each step, so a compiled step reads it without recompiling.
-        self.weight = torch.ones((), device=batches.data.device)
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def __iter__(self):
-        for batch in self.batches.index_batches():
-            share, weight = self.shares.take(batch)
-            self.weight.fill_(weight)
-            yield self.batches.gather(share)
-
-
-class ShareSampler:
-    """A batch sampler of this rank's shares of another batch sampler's global batches."""
-
-    def __init__(self, batches: BatchSampler, shares: Shares):
-        self.batches, self.shares = batches, shares
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def __iter__(self):
-        for batch in self.batches:
-            yield self.shares.take(batch)[0]
-
-
-class ShardedStreamBatches:
-    """The lab's DataLoader reading only this rank's share of each global batch."""
-
-    def __init__(self, batches, shares: Shares):
-        loader = batches.loader
-        self.generator, self.device, self.shares = batches.generator, batches.device, shares
-        self.batch_size, self.n_images = loader.batch_size, len(loader.dataset)
-        # The same sampler chain as DataLoader(shuffle=True, generator=...), so the same order.
-        global_batches = BatchSampler(RandomSampler(loader.dataset, generator=self.generator),
-                                      self.batch_size, drop_last=False)
-        self.loader = DataLoader(loader.dataset, batch_sampler=ShareSampler(global_batches, shares),
-                                 num_workers=loader.num_workers, generator=self.generator)
-        self.weight = torch.ones((), device=self.device)
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __iter__(self):
-        for index, (images, _) in enumerate(self.loader):
-            global_size = min(self.batch_size, self.n_images - index * self.batch_size)
-            self.weight.fill_(self.shares.take(range(global_size))[1])
-            yield images.reshape(images.shape[0], -1).to(self.device, non_blocking=True)

@@ -1,0 +1,87 @@
+"""A whole split in memory (:class:`ImageSet`), and the lab's per-image streaming loader over it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ..errors import UserError
+from .idx import read_split
+from .sources import PIXEL_MAX, check_name, split_name
+
+
+@dataclass
+class ImageSet:
+    """A whole split in memory: uint8 images ``N x H x W`` and int64 labels ``N``."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    name: str
+    train: bool
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return (1, *self.images.shape[1:])
+
+    @property
+    def n_pixels(self) -> int:
+        return self.images[0].numel()
+
+    @property
+    def split(self) -> str:
+        return split_name(self.train)
+
+    def floats(self, device: torch.device | str = "cpu") -> torch.Tensor:
+        """Flattened images in [0, 1], exactly as ``ToTensor`` would give them."""
+        return self.images.to(device).reshape(len(self), -1).float().div_(PIXEL_MAX)
+
+    def check_fits(self, input_dim: int, source: str = "the checkpoint") -> None:
+        """A model for another image size cannot run on this split; say so plainly."""
+        if input_dim != self.n_pixels:
+            raise UserError(
+                f"{source} is for {input_dim}-pixel images (it expects {input_dim} pixels per image) "
+                f"but {self.name} images have {self.n_pixels} "
+                f"({'x'.join(map(str, self.image_shape[1:]))}); use the dataset it was trained on"
+            )
+
+    def image(self, index: int) -> torch.Tensor:
+        """One image as a flat float vector; the index is checked against the split."""
+        if not 0 <= index < len(self):
+            raise UserError(
+                f"image index {index} is outside the {self.name} {self.split} set; "
+                f"choose 0-{len(self) - 1}"
+            )
+        return self.images[index].reshape(-1).float().div(PIXEL_MAX)
+
+
+def load_images(name: str, root: str | Path, train: bool, download: bool = True) -> ImageSet:
+    """Read one split from its IDX files (downloading them when missing and allowed)."""
+    images, labels = read_split(check_name(name), root, train, download)
+    return ImageSet(images=torch.from_numpy(images), labels=torch.from_numpy(labels).long(),
+                    name=name, train=train)
+
+
+class PerImageTensors(Dataset):
+    """One ``1 x H x W`` float image and its label per item, as torchvision's ``ToTensor`` gives."""
+
+    def __init__(self, images: ImageSet):
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int):
+        return self.images.images[index][None].float().div(PIXEL_MAX), self.images.labels[index]
+
+
+def streaming_loader(images: ImageSet, batch_size: int, shuffle: bool = True,
+                     generator: torch.Generator | None = None, num_workers: int = 0) -> DataLoader:
+    """The lab's pipeline shape: a ``DataLoader`` that converts and collates image by image."""
+    return DataLoader(PerImageTensors(images), batch_size=batch_size, shuffle=shuffle, generator=generator,
+                      num_workers=num_workers)
