@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/whole_process.py --rounds 3 --epochs 10
 
-Both run the lab's command (``-z 8 -e EPOCHS -b 2048 -s ... -p ...``) from the repository root
-on ./data, as a student would type it; ``train.py`` once per precision. Each round runs every
+Both run the lab's command (``-z 8 -e EPOCHS -b 2048 -s MLP.8.pth``, and ``-p loss.png`` with
+``--plot``) from the repository root on ./data, as a student would type it, saving into a scratch
+folder; ``train.py`` once per precision. Each round runs every
 contestant once, the order rotating from round to round, so a slow minute on a shared machine
 slows them all. A contestant's *start-up* is the time from launch until it prints its first
 line that begins with "training" (both scripts print one as their first epoch starts: imports,
@@ -49,10 +50,11 @@ class Timing:
         return self.wall - self.start_up
 
 
-def run_once(contestant: Contestant, epochs: int, out: Path) -> Timing:
+def run_once(contestant: Contestant, epochs: int, out: Path, plot: bool) -> Timing:
     """Launch the contestant, time its first "training" line and its exit."""
     command = [sys.executable, str(contestant.script), "-z", "8", "-e", str(epochs), "-b", "2048",
-               "-s", str(out / "MLP.8.pth"), "-p", str(out / "loss.MLP.8.png"), *contestant.extra]
+               "-s", str(out / "MLP.8.pth"), *(["-p", str(out / "loss.MLP.8.png")] if plot else []),
+               *contestant.extra]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     start = time.perf_counter()
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -96,12 +98,14 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds, each running every contestant once")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--precision", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
+    parser.add_argument("--plot", action="store_true", help="also draw the loss curve (-p) in every run")
     args = parser.parse_args()
     if args.rounds < 1 or args.epochs < 1:
         parser.error("--rounds and --epochs must be at least 1")
     contestants = [Contestant("the lab's train.py", LAB_SCRIPT)] + [
         Contestant(f"train.py, {p}", OUR_SCRIPT, ("--precision", p, "--no-progress")) for p in args.precision]
-    print(f"{args.epochs} epochs, z = 8, batch 2048, each run a fresh process; {machine()}\n")
+    plotting = ", with -p" if args.plot else ""
+    print(f"{args.epochs} epochs, z = 8, batch 2048{plotting}, each run a fresh process; {machine()}\n")
     speedups: dict[str, list[float]] = {c.name: [] for c in contestants[1:]}
     start_ups: dict[str, list[float]] = {c.name: [] for c in contestants}
     with tempfile.TemporaryDirectory() as scratch:
@@ -112,7 +116,7 @@ def main() -> int:
             for contestant in order:
                 folder = Path(scratch) / f"{round_index}-{contestants.index(contestant)}"
                 folder.mkdir()
-                timings[contestant.name] = run_once(contestant, args.epochs, folder)
+                timings[contestant.name] = run_once(contestant, args.epochs, folder, args.plot)
             lab = timings[contestants[0].name]
             for name, timing in timings.items():
                 start_ups[name].append(timing.start_up)

@@ -2,19 +2,47 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import struct
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
+from mnist_ae.data.idx import ensure_files
+from mnist_ae.data.sources import ALL_FILES, raw_folder
 from mnist_ae.training import checkpoint
 from mnist_ae.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_DATA_ROOT = REPO / "data"
+# Where CI keeps the MNIST .gz files, beside its fresh clone (scripts/setup.sh reads the same).
+SHARED_GZ_DIR = Path(os.environ.get("MNIST_GZ_DIR", REPO.parent / "shared" / "datasets" / "MNIST" / "raw"))
 IDX_UBYTE = 0x08
+
+# Hypothesis keeps nothing in the repository: no example database (each test's examples are
+# drawn afresh), and its caches go to a temporary folder of this session (see pytest_configure).
+settings.register_profile("mnist-ae", database=None)
+settings.load_profile("mnist-ae")
+hypothesis_home: Path | None = None
+
+
+def pytest_configure(config):
+    """Hypothesis writes caches (e.g. the constants of the test modules, found while pytest
+    collects them) under ``./.hypothesis`` unless told otherwise; tell it before collection."""
+    global hypothesis_home
+    hypothesis_home = Path(tempfile.mkdtemp(prefix="mnist-ae-hypothesis-"))
+    set_hypothesis_home_dir(hypothesis_home)
+
+
+def pytest_unconfigure(config):
+    if hypothesis_home is not None:
+        shutil.rmtree(hypothesis_home, ignore_errors=True)
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:
@@ -63,8 +91,33 @@ def tiny_checkpoint(tmp_path) -> Path:
     return path
 
 
-@pytest.fixture
-def real_root() -> Path:
-    if not (REAL_DATA_ROOT / "MNIST" / "raw" / "train-images-idx3-ubyte").exists():
-        pytest.skip("real MNIST not unpacked in ./data (see README)")
-    return REAL_DATA_ROOT
+def has_mnist(root: Path) -> bool:
+    """All four MNIST files in ``root``'s raw folder, unpacked or as .gz copies the loader unpacks."""
+    folder = raw_folder("mnist", root)
+    return all((folder / f).is_file() or (folder / f"{f}.gz").is_file() for f in ALL_FILES)
+
+
+def find_real_root(data_root: Path, gz_dir: Path, scratch) -> Path | None:
+    """A data root holding real MNIST: ``data_root`` (./data) when it has it, else a ``scratch()``
+    folder whose raw folder gets copies of the .gz files in ``gz_dir`` (CI's
+    ../shared/datasets/MNIST/raw), unpacked there by the package's own loader; None if neither."""
+    if has_mnist(data_root):
+        return data_root
+    if not all((gz_dir / f"{f}.gz").is_file() for f in ALL_FILES):
+        return None
+    root = scratch()
+    folder = raw_folder("mnist", root)
+    folder.mkdir(parents=True)
+    for f in ALL_FILES:
+        shutil.copyfile(gz_dir / f"{f}.gz", folder / f"{f}.gz")
+    ensure_files("mnist", root, ALL_FILES, download=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def real_root(tmp_path_factory) -> Path:
+    root = find_real_root(REAL_DATA_ROOT, SHARED_GZ_DIR, lambda: tmp_path_factory.mktemp("real_mnist"))
+    if root is None:
+        pytest.skip(f"real MNIST is in neither {raw_folder('mnist', REAL_DATA_ROOT)} nor {SHARED_GZ_DIR} "
+                    "(as .gz); run scripts/setup.sh or set MNIST_GZ_DIR")
+    return root

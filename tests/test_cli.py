@@ -2,12 +2,16 @@
 
 import subprocess
 import sys
+import urllib.error
+from pathlib import Path
 
 import pytest
 import torch
 
 from mnist_ae.training import checkpoint
 from mnist_ae.cli import main, script_main
+from mnist_ae.data import idx
+from mnist_ae.data.sources import ALL_FILES
 from mnist_ae.models.mlp import autoencoderMLP4Layer
 
 from conftest import REPO, write_mnist
@@ -135,9 +139,33 @@ def test_checkpoint_of_another_image_size(tiny_root, tmp_path):
     assert_one_line_error(result, "100 pixels")
 
 
-def test_missing_data_offline_says_where_files_go(tmp_path):
-    result = run_script("train.py", "-e", "1", "-s", tmp_path / "m.pth", "--data-root", tmp_path / "empty")
-    assert_one_line_error(result, "MNIST/raw", "train-images-idx3-ubyte")
+@pytest.mark.parametrize("failure", [OSError("network unreachable"),
+                                     urllib.error.URLError("[Errno -3] Temporary failure in name resolution")])
+def test_missing_data_offline_says_where_files_go(tmp_path, monkeypatch, capsys, failure):
+    """The download is made to fail here, so the test does not depend on this machine's network."""
+    attempts = []
+
+    def download_fails(name, root):
+        attempts.append((name, Path(root)))
+        raise failure
+
+    monkeypatch.setattr(idx, "download_with_torchvision", download_fails)
+    empty, save = tmp_path / "empty", tmp_path / "m.pth"
+    code = script_main("train", ["-e", "1", "-s", str(save), "--data-root", str(empty), "--no-progress"])
+    out, err = capsys.readouterr()
+    assert attempts == [("mnist", empty)]  # it did try to download, and that failed
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("train.py: error: could not download mnist"), err
+    assert "Traceback" not in err
+    assert type(failure).__name__ in lines[0]
+    assert f"{empty / 'MNIST' / 'raw'}/" in lines[0]
+    for name in ALL_FILES:
+        assert name in lines[0], name
+    assert not save.exists() and not checkpoint.state_path(save).exists()
+    assert not [p for p in empty.rglob("*") if p.is_file()]  # nothing written where the data goes
+    assert sorted(p.name for p in tmp_path.iterdir()) in ([], ["empty"])
+    assert "epoch" not in out
 
 
 def test_corrupt_idx_file(tmp_path):

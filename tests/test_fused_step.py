@@ -8,6 +8,8 @@ from mnist_ae.training.fused_step import FusedStep
 from mnist_ae.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
 from mnist_ae.training.plain_loop import reconstruction_loss
 
+from train_runs import run_state, train_here
+
 
 def twin_models(code_activation):
     torch.manual_seed(0)
@@ -73,10 +75,48 @@ def test_bf16_step_tracks_fp32():
     reference, fast = twin_models("relu")
     images = torch.rand(128, 784)
     fp32, bf16 = FusedStep(reference, 1e-3, 0.0), FusedStep(fast, 1e-3, 0.0, precision="bf16")
+    assert (fp32.compute_dtype, bf16.compute_dtype) == (torch.float32, torch.bfloat16)
     for _ in range(3):
         loss32, loss16 = fp32(images), bf16(images)
+        # bf16 products round differently (8 bits of mantissa): a step that quietly ran in fp32
+        # would give fp32's loss to the last bit.
+        assert loss16.item() != loss32.item()
     assert abs(loss32.item() - loss16.item()) < 0.02 * loss32.item()
     assert all(q.dtype == torch.float32 for q in fast.parameters())  # masters stay fp32
+    moved = [not torch.equal(p, q) for p, q in zip(reference.parameters(), fast.parameters())]
+    assert all(moved)  # every layer's update saw the bf16 rounding
+    for (name, p), q in zip(reference.named_parameters(), fast.parameters()):
+        assert (p - q).abs().max() < 1e-2, name  # and stayed close: three steps of lr 1e-3 apart
+
+
+def test_train_with_bf16_trains_in_bf16(tiny_root, tmp_path, monkeypatch, capsys):
+    """--precision bf16 end to end: recorded in the run state, said in the output, run by a bf16
+    step, and visible in the losses, which differ from an fp32 run of the same seed but stay close."""
+    dtypes = []
+    real_step = FusedStep.__call__
+
+    def step(self, images):
+        dtypes.append(self.compute_dtype)
+        return real_step(self, images)
+
+    monkeypatch.setattr(FusedStep, "__call__", step)
+    bf16, fp32 = tmp_path / "bf16.pth", tmp_path / "fp32.pth"
+    assert train_here(bf16, tiny_root, "-e", 2, "--precision", "bf16") == 0
+    out = capsys.readouterr().out
+    assert dtypes and set(dtypes) == {torch.bfloat16}
+    training_line = next(line for line in out.splitlines() if line.startswith("training "))
+    assert training_line.endswith(", bf16") and "fused step" in training_line, training_line
+    assert run_state(bf16)["train_config"]["precision"] == "bf16"
+    dtypes.clear()
+    assert train_here(fp32, tiny_root, "-e", 2) == 0
+    assert set(dtypes) == {torch.float32}
+    training_line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("training "))
+    assert training_line.endswith(", fp32"), training_line
+    assert run_state(fp32)["train_config"]["precision"] == "fp32"
+    low, full = run_state(bf16)["history"]["losses"], run_state(fp32)["history"]["losses"]
+    assert len(low) == len(full) == 2
+    for a, b in zip(low, full):
+        assert a != b and abs(a - b) < 0.02 * b, (low, full)
 
 
 @pytest.mark.parametrize("loss", ["mse", "bce"])

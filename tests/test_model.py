@@ -34,12 +34,33 @@ def test_linear_code_can_be_negative():
     assert (model.encode(torch.rand(64, 784)) < 0).any()
 
 
-def test_lab_init():
-    model = MLPAutoencoder()
+# Of n uniform draws the largest |w| falls below this share of the bound with chance 0.98**n:
+# 1e-7 for the smallest layer tested (2 x 392), and the draws are seeded besides.
+XAVIER_REACHED = 0.98
+
+
+@pytest.mark.parametrize("bottleneck", [8, 2])
+def test_lab_init(bottleneck):
+    """Xavier-uniform weights fill their whole range up to the bound (PyTorch's default init stops
+    at 1/sqrt(fan_in), about half of it here); every bias is exactly 0.01."""
+    torch.manual_seed(0)
+    model = MLPAutoencoder(ModelConfig(bottleneck=bottleneck))
     init_lab_weights(model)
+    biases = [p for n, p in model.named_parameters() if n.endswith("bias")]
+    assert len(biases) == 4
     assert all(torch.all(p == 0.01) for n, p in model.named_parameters() if n.endswith("bias"))
     bound = (6 / (784 + 392)) ** 0.5
     assert model.fc1.weight.abs().max() <= bound
+    layers = (model.fc1, model.fc2, model.fc3, model.fc4)
+    assert [tuple(layer.weight.shape) for layer in layers] == [(392, 784), (bottleneck, 392), (392, bottleneck),
+                                                              (784, 392)]
+    for name, layer in zip(("fc1", "fc2", "fc3", "fc4"), layers):
+        fan_out, fan_in = layer.weight.shape
+        xavier = (6 / (fan_in + fan_out)) ** 0.5
+        largest = layer.weight.abs().max().item()
+        assert XAVIER_REACHED * xavier <= largest <= xavier, (name, largest, xavier)
+        assert torch.all(layer.bias == 0.01), name
+        assert layer.bias.dtype == torch.float32 and layer.bias.numel() == fan_out
 
 
 def test_interpolation_endpoints_equal_reconstructions():

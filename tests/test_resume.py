@@ -2,6 +2,7 @@
 
 import errno
 import os
+import re
 import signal
 
 import pytest
@@ -13,6 +14,7 @@ from mnist_ae.models.mlp import MLPAutoencoder, ModelConfig
 from mnist_ae.training.runtime import make_runtime
 from mnist_ae.training.batches import MemoryBatches
 from mnist_ae.training.config import TrainConfig
+from mnist_ae.training.fused_step import FusedStep
 from mnist_ae.training.trainer import Trainer
 
 from train_runs import assert_same_run, run_state, train_here, weights
@@ -31,6 +33,52 @@ def test_two_then_two_more_epochs_equal_four(tiny_root, tmp_path, loader):
     assert run_state(resumed)["epoch"] == 4
     assert run_state(resumed)["train_config"]["clip_noise"] == (loader == "stream")
     assert_same_run(resumed, straight, exact=True)
+
+
+EPOCH_LINE = re.compile(r"^epoch +(\d+)/(\d+) ", re.MULTILINE)
+BATCHES_PER_EPOCH = 4  # 256 images in batches of 85 (train_runs.SMALL)
+
+
+def counting_steps(monkeypatch) -> list:
+    """Every call of the fused training step appends to the returned list."""
+    real_step, steps = FusedStep.__call__, []
+
+    def step(self, images):
+        steps.append(len(images))
+        return real_step(self, images)
+
+    monkeypatch.setattr(FusedStep, "__call__", step)
+    return steps
+
+
+def test_a_resumed_run_starts_after_the_saved_epoch(tiny_root, tmp_path, monkeypatch, capsys):
+    """Not a fresh run that only checked the saved state: it trains and prints epochs 3 and 4 alone,
+    and the first two epochs' history is the first run's, carried over rather than recomputed."""
+    save = tmp_path / "run.pth"
+    steps = counting_steps(monkeypatch)
+    assert train_here(save, tiny_root, "-e", 2) == 0
+    first_out = capsys.readouterr().out
+    assert EPOCH_LINE.findall(first_out) == [("1", "2"), ("2", "2")]
+    first = run_state(save)["history"]
+    assert len(steps) == 2 * BATCHES_PER_EPOCH
+    steps.clear()
+
+    assert train_here(save, tiny_root, "-e", 4, "--resume") == 0
+    out = capsys.readouterr().out
+    assert f"resuming {save} after epoch 2" in out
+    assert EPOCH_LINE.findall(out) == [("3", "4"), ("4", "4")], out
+    assert [line[:11] for line in out.splitlines() if line.startswith("epoch")] == ["epoch   3/4",
+                                                                                    "epoch   4/4"]
+    assert len(steps) == 2 * BATCHES_PER_EPOCH  # two epochs trained, not four
+    state = run_state(save)
+    assert state["epoch"] == 4
+    history = state["history"]
+    assert len(history["losses"]) == len(history["lrs"]) == len(history["seconds"]) == 4
+    assert history["losses"][:2] == first["losses"]  # bit for bit
+    assert history["lrs"][:2] == first["lrs"]
+    # Wall-clock times: a rerun of epochs 1-2 could not measure the same floats; a carried-over history does.
+    assert history["seconds"][:2] == first["seconds"]
+    assert history["seconds"][2] > first["seconds"][1]  # the clock continues from the saved run's
 
 
 def stop_after_epoch(monkeypatch, epoch: int, signum=signal.SIGTERM):

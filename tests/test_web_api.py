@@ -8,32 +8,41 @@ import socket
 
 import numpy as np
 import pytest
+import schemathesis  # the test extra; a missing one is an error here, never a skip
 import torch
-
-pytest.importorskip("fastapi", reason="the web extra is not installed: pip install -e '.[web]'")
 from conftest import write_mnist
-from fastapi.testclient import TestClient
+from fastapi.testclient import TestClient  # the web extra, likewise
 
+from mnist_ae.analysis.inference import CODE_QUANTILES
+from mnist_ae.data.idx import read_idx
+from mnist_ae.data.sources import raw_folder
 from mnist_ae.training import checkpoint
 from mnist_ae.data.images import load_images
 from mnist_ae.errors import UserError
 from mnist_ae.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
-from mnist_ae.web import Explorer, create_app
+from mnist_ae.web.app import create_app
+from mnist_ae.web.explorer import MIN_SLIDER_SPAN, Explorer
 
 TOLERANCE = 1e-4  # the API rounds pixels to 4 decimals
 N_TEST = 64  # conftest's tiny test split
 
 
 @pytest.fixture(scope="module")
-def explorer(tmp_path_factory):
-    """conftest's tiny_root and tiny_checkpoint, built once for the module: the app is read-only."""
+def web_folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("web_api")
-    root = write_mnist(folder / "data")
+    write_mnist(folder / "data")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def explorer(web_folder):
+    """conftest's tiny_root and tiny_checkpoint, built once for the module: the app is read-only."""
+    root = web_folder / "data"
     torch.manual_seed(0)
     model = MLPAutoencoder(ModelConfig(bottleneck=4))
     init_lab_weights(model)
-    checkpoint.save(folder / "tiny.pth", model)
-    return Explorer(checkpoint.load_model(folder / "tiny.pth"), load_images("mnist", root, train=True),
+    checkpoint.save(web_folder / "tiny.pth", model)
+    return Explorer(checkpoint.load_model(web_folder / "tiny.pth"), load_images("mnist", root, train=True),
                     load_images("mnist", root, train=False))
 
 
@@ -66,6 +75,52 @@ def test_slider_ranges_are_percentiles_of_the_training_codes(explorer):
     for unit, slider in enumerate(explorer.ranges):
         inside = ((codes[:, unit] >= slider.low - 1e-6) & (codes[:, unit] <= slider.high + 1e-6)).float().mean()
         assert inside >= 0.97  # 1st to 99th percentile holds 98% of the codes
+
+
+def training_codes(model: MLPAutoencoder, root) -> torch.Tensor:
+    """The codes of every training image, read here from the IDX file itself, not through the explorer."""
+    images = torch.from_numpy(read_idx(raw_folder("mnist", root) / "train-images-idx3-ubyte").copy())
+    with torch.no_grad():
+        return model.eval().encode(images.reshape(len(images), -1).float() / 255)
+
+
+@pytest.fixture(scope="module")
+def spread_model():
+    """A linear code 10 times wider than the lab's init gives: every unit's 1st-99th percentile span
+    is wider than MIN_SLIDER_SPAN, so the sliders are the percentiles themselves."""
+    torch.manual_seed(0)
+    model = MLPAutoencoder(ModelConfig(bottleneck=4, code_activation="none"))
+    init_lab_weights(model)
+    with torch.no_grad():
+        model.fc2.weight.mul_(10)
+        model.fc2.bias.mul_(10)
+    return model
+
+
+@pytest.mark.parametrize("which", ["lab", "spread"])
+def test_info_sliders_are_the_1st_and_99th_percentiles_of_the_training_codes(
+        which, client, explorer, spread_model, web_folder):
+    root = web_folder / "data"
+    if which == "lab":
+        model, info = explorer.model, get_ok(client, "/api/info")
+    else:
+        model = spread_model
+        app = create_app(Explorer(spread_model, load_images("mnist", root, train=True),
+                                  load_images("mnist", root, train=False)))
+        with TestClient(app) as spread_client:
+            info = get_ok(spread_client, "/api/info")
+    codes = training_codes(model, root)
+    assert codes.shape == (256, 4)
+    assert CODE_QUANTILES == (0.01, 0.99)
+    low, high = torch.quantile(codes, torch.tensor(CODE_QUANTILES), dim=0)
+    if which == "spread":  # percentiles, not the extremes, and not the minimum span
+        assert ((high - low) > MIN_SLIDER_SPAN).all()
+        assert (low > codes.min(0).values).all() and (high < codes.max(0).values).all()
+    assert len(info["sliders"]) == 4
+    for unit, slider in enumerate(info["sliders"]):
+        expected_high = max(high[unit].item(), low[unit].item() + MIN_SLIDER_SPAN)
+        assert slider["low"] == pytest.approx(low[unit].item(), rel=1e-5, abs=1e-6), unit
+        assert slider["high"] == pytest.approx(expected_high, rel=1e-5, abs=1e-6), unit
 
 
 def test_dataset_image_is_the_idx_image(client, explorer):
@@ -264,7 +319,6 @@ def test_serve_defaults_to_this_machine_only():
 
 # Schema-driven fuzzing: schemathesis draws requests for every operation from the app's own
 # OpenAPI schema, both ones that fit it and ones that break it; none may get a 500.
-schemathesis = pytest.importorskip("schemathesis")
 # Per operation and mode: a few seconds in all. Set the variable higher for a deeper search.
 FUZZ_EXAMPLES = int(os.environ.get("MNIST_AE_FUZZ_EXAMPLES", "20"))
 INPUTLESS = {"GET /api/info", "GET /api/decoder"}  # nothing to break: no negative cases

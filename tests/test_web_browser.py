@@ -17,19 +17,18 @@ import sys
 import threading
 from pathlib import Path
 
+import fastapi  # noqa: F401  the web extra, which serve needs; a missing one is an error, never a skip
 import pytest
 import torch
 from conftest import REAL_DATA_ROOT, write_mnist
+from playwright import sync_api  # the test extra, likewise
 
 from mnist_ae.training import checkpoint
 from mnist_ae.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
 
+# The one thing the extras cannot install: a test that needs the browser skips without it
+# (see the browser fixture), and only such a test.
 CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium)",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="the web extra is not installed")
-pytest.importorskip("fastapi", reason="the web extra is not installed")
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -90,6 +89,9 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium; "
+                    "scripts/test.sh does it where it may)")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
@@ -171,17 +173,36 @@ def test_dragging_a_latent_slider_redraws_the_decoded_image(page):
     assert "decoded in your browser" in page.locator("#latent [data-role=timing]").inner_text()
 
 
+def served_grey_levels(page, index: int) -> list[int]:
+    """The test split's image ``index`` as the server sends it, in the canvas's grey levels."""
+    served = page.evaluate(f"async () => (await (await fetch('/api/images/test/{index}')).json()).pixels")
+    return [round(p * 255) for p in served]
+
+
 def test_reconstruct_shows_the_typed_image_and_random_picks_another(page):
-    original = "#reconstruct [data-role=original]"
+    original, reconstruction = "#reconstruct [data-role=original]", "#reconstruct [data-role=reconstruction]"
+    index = page.locator("#reconstruct input[name=index]")
+    shown = int(index.input_value())
+    assert shown != 5 and served_grey_levels(page, shown) != served_grey_levels(page, 5)  # a visible change
+    before_pixels = pixels(page, original)
+    before_reconstruction = pixels(page, reconstruction)
+    assert before_pixels == served_grey_levels(page, shown)
     before = version(page, original)
-    page.locator("#reconstruct input[name=index]").fill("5")
+    index.fill("5")
     wait_redraw(page, original, before)
-    expected = page.evaluate("async () => (await (await fetch('/api/images/test/5')).json()).pixels")
-    assert pixels(page, original) == [round(p * 255) for p in expected]
+    after_pixels = pixels(page, original)
+    assert after_pixels != before_pixels  # the image changed with the index ...
+    assert after_pixels == served_grey_levels(page, 5)  # ... to image 5
+    assert pixels(page, reconstruction) != before_reconstruction
     before = version(page, original)
+    index_before = index.input_value()
     page.locator("#reconstruct button[name=random]").click()
     wait_redraw(page, original, before)
-    assert page.locator("#reconstruct input[name=index]").input_value() != ""
+    picked = index.input_value()
+    assert picked != ""
+    assert pixels(page, original) == served_grey_levels(page, int(picked))  # the picked image, drawn
+    if picked != index_before:  # a random pick may draw 5 again
+        assert pixels(page, original) != after_pixels
 
 
 def test_a_bad_index_shows_the_servers_message(page, page_errors):

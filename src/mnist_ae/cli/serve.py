@@ -47,7 +47,8 @@ def is_loopback(host: str) -> bool:
 
 def run(args) -> int:
     try:
-        from ..web import Explorer, create_app
+        from ..web.app import create_app
+        from ..web.explorer import Explorer
         from ..web.server import bind, serve_forever, url_of
     except ImportError as err:
         raise UserError(f"the web explorer needs the web extra ({err.name} is missing): "

@@ -36,6 +36,34 @@ sigmoid_backward_ = torch.ops.aten.sigmoid_backward.grad_input
 NARROW_COLUMNS = 16
 
 
+def undecorated(method):
+    """``method`` without torch's ``torch.compile`` guards: the function they wrap, if any."""
+    return getattr(method, "__wrapped__", method)
+
+
+class FlatAdam(optim.Adam):
+    """Adam over the step's one flat parameter, with torch's own arithmetic and state format.
+
+    ``torch.optim`` guards these methods against ``torch.compile`` by importing the compiler
+    (``torch._dynamo``) the first time each is called: seconds of a short run's start-up on a
+    small CPU, spent before the first epoch. This step is never compiled (``--compile`` trains
+    with the autograd step), so it calls the guarded methods themselves; state dicts, schedulers
+    and CUDA graphs see an ordinary ``Adam``.
+    """
+
+    def add_param_group(self, param_group: dict) -> None:
+        undecorated(optim.Optimizer.add_param_group)(self, param_group)
+
+    def state_dict(self) -> dict:
+        return undecorated(optim.Optimizer.state_dict)(self)
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        undecorated(optim.Optimizer.load_state_dict)(self, state_dict)
+
+    def step(self, closure=None):
+        return undecorated(optim.Adam.step)(self, closure)
+
+
 def flatten_parameters(model: nn.Module) -> nn.Parameter:
     """Move every parameter into one contiguous buffer; the model's tensors become views of it.
 
@@ -63,7 +91,7 @@ class FusedStep:
         self.compute_dtype = torch.bfloat16 if precision == "bf16" else torch.float32
         self.flat = flatten_parameters(model)
         # One flat tensor, so torch's fused Adam is a single pass over it, not a loop over eight.
-        self.optimizer = optim.Adam([self.flat], lr=lr, weight_decay=weight_decay, fused=True)
+        self.optimizer = FlatAdam([self.flat], lr=lr, weight_decay=weight_decay, fused=True)
         self.layers = (model.fc1, model.fc2, model.fc3, model.fc4)
         self.transpose_narrow = self.flat.device.type == "cpu"  # MKL's slow case, see NARROW_COLUMNS
         self._buffers: dict[tuple, torch.Tensor] = {}
