@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 
 from ..training.processes import is_main_process
@@ -32,6 +33,10 @@ def run(parser: Parser, argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         print(f"{parser.prog.split()[0]}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        # At exit Python collects garbage over every object still alive, and torch's import
+        # alone leaves hundreds of thousands; the command is done, so let the exit skip them.
+        gc.freeze()
 
 
 def main(argv: list[str] | None = None) -> int:

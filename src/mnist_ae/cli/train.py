@@ -99,6 +99,8 @@ def train(args, dist) -> int:
     dist.say(f"training {model_config.layer_sizes} autoencoder on {args.dataset} ({len(train_set)} images, "
              f"{trainer.batches.loader} loader, {trainer.step_kind} step) on {runtime.name}{processes}, "
              f"{config.precision}")
+    if runtime.precision_warning():
+        dist.say(runtime.precision_warning(), file=sys.stderr)
     guard = SignalGuard()
     end_epoch = EpochCheckpoint(save_path, guard, dist, saved_epoch=trainer.epoch if resume_state else None)
     try:

@@ -59,11 +59,28 @@ class Runtime:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
+    def precision_warning(self) -> str | None:
+        """A line to show when the asked-for precision is emulated here, so slower, not faster."""
+        if self.precision == "bf16" and self.device.type == "cpu" and not cpu_has_native_bf16():
+            return ("warning: this CPU has no bf16 instructions, so bf16 products are emulated and "
+                    "train slower than fp32; --precision fp32 is faster here")
+        return None
+
     @property
     def name(self) -> str:
         if self.device.type == "cuda":
             return torch.cuda.get_device_name(self.device)
         return f"cpu ({torch.get_num_threads()} threads)"
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN finds bf16 instructions (AVX-512 BF16 or AMX) on this CPU; assumed so on a
+    torch too old or too new to say."""
+    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    try:
+        return bool(check()) if check is not None else True
+    except RuntimeError:
+        return True
 
 
 def make_runtime(device: str = "auto", precision: str = "fp32", compile: bool = False) -> Runtime:
