@@ -237,6 +237,30 @@ def test_malformed_bodies_get_a_422(client, raw, says):
     assert says in response.json()["detail"]
 
 
+NOT_NUMBERS = ["0.5", "1", True, False, None, [0.5], {"value": 0.5}]
+
+
+@pytest.mark.parametrize("value", NOT_NUMBERS, ids=repr)
+@pytest.mark.parametrize("url, field, length", [("/api/encode", "pixels", 784), ("/api/decode", "code", 4)])
+def test_only_json_numbers_are_numbers(client, url, field, length, value):
+    """Strict: a string, a boolean, null or a list where a number belongs is a 422, not coerced."""
+    response = client.post(url, json={field: [0] * (length - 1) + [value]})
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert detail == f"body field {field}[{length - 1}]: Input should be a valid number"
+
+
+def test_json_ints_are_numbers(client):
+    """JSON 0 and 1 are numbers: ints answer exactly as the same values written as floats."""
+    ints = [0, 1] * 392
+    as_ints = client.post("/api/encode", json={"pixels": ints})
+    assert as_ints.status_code == 200, as_ints.text
+    assert as_ints.json() == client.post("/api/encode", json={"pixels": [float(p) for p in ints]}).json()
+    as_ints = client.post("/api/decode", json={"code": [1, 0, -2, 3]})
+    assert as_ints.status_code == 200, as_ints.text
+    assert as_ints.json() == client.post("/api/decode", json={"code": [1.0, 0.0, -2.0, 3.0]}).json()
+
+
 def test_a_long_list_of_bad_pixels_is_summarised(client):
     detail = client.post("/api/encode", json={"pixels": [5.0] * 784}).json()["detail"]
     assert "pixels[0]" in detail and "(and 781 more)" in detail

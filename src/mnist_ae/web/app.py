@@ -17,7 +17,9 @@ from .. import __version__
 from ..errors import UserError
 from ..analysis.config import LAB_NOISE_STD
 from .explorer import Explorer, pixels
+from .limits import BodyLimit
 from .schemas import (
+    MAX_NUMBER_CHARS,
     NOISE_MAX,
     SEED_MAX,
     STEPS_DEFAULT,
@@ -32,6 +34,7 @@ from .schemas import (
     InterpolateOut,
     ReconstructOut,
     Split,
+    max_body_bytes,
     request_models,
 )
 
@@ -66,14 +69,24 @@ def create_app(explorer: Explorer) -> FastAPI:
     config = explorer.config
     EncodeRequest, DecodeRequest = request_models(config.input_dim, config.bottleneck)
     decoder_bytes = explorer.decoder_weights()
+    body_limit = max_body_bytes(config.input_dim, config.bottleneck)
+    bad_body = {**BAD_BODY, 413: {"model": ErrorOut, "description":
+                                  f"the body is over the {body_limit}-byte limit; refused, never read whole"}}
 
     app = FastAPI(
         title="mnist-ae explorer",
         version=__version__,
         description=f"Reconstruct, denoise, interpolate and decode with a {config.input_dim}-"
                     f"{config.hidden}-{config.bottleneck} MLP autoencoder on {explorer.dataset}. "
-                    "Images are flat row-major lists of pixels in [0, 1].",
+                    "Images are flat row-major lists of pixels in [0, 1]. "
+                    f"Request bodies are limited to {body_limit} bytes ({config.input_dim} numbers of up "
+                    f"to {MAX_NUMBER_CHARS} characters each, plus room for the rest); a larger body gets "
+                    "413 as soon as it passes the limit, never read whole. The numbers in a body must "
+                    'be JSON numbers: strings such as "0.5", booleans and null get 422.',
     )
+    app.add_middleware(BodyLimit, max_bytes=body_limit,
+                       advice=f"send one image ({config.input_dim} pixels) or one code "
+                              f"({config.bottleneck} numbers) per request, as plain JSON numbers")
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, err: RequestValidationError):
@@ -100,11 +113,11 @@ def create_app(explorer: Explorer) -> FastAPI:
         image = explorer.image(split, index)
         return ImageOut(split=split, index=index, label=explorer.label(split, index), pixels=pixels(image))
 
-    @app.post("/api/encode", response_model=CodeOut, responses=BAD_BODY, summary="an image to its code")
+    @app.post("/api/encode", response_model=CodeOut, responses=bad_body, summary="an image to its code")
     def encode(body: EncodeRequest):
         return CodeOut(code=explorer.encode(torch.tensor(body.pixels)).tolist())
 
-    @app.post("/api/decode", response_model=DecodeOut, responses=BAD_BODY, summary="a code to an image")
+    @app.post("/api/decode", response_model=DecodeOut, responses=bad_body, summary="a code to an image")
     def decode(body: DecodeRequest):
         return DecodeOut(pixels=pixels(explorer.decode(torch.tensor(body.code))))
 

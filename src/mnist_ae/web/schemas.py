@@ -14,6 +14,11 @@ STEPS_MIN, STEPS_MAX, STEPS_DEFAULT = 2, 64, 8  # both endpoints, up to a strip 
 SEED_MAX = 2**32 - 1
 # Training codes stay well inside +-100; the bound keeps float32 decoding finite for any input.
 CODE_BOUND = 10_000.0
+# The request body limit fits the largest legal request, an encode body of input_dim numbers.
+# The longest repr of a float is 24 characters (-2.2250738585072014e-308); each number may take
+# twice that with its comma, spaces, a newline and indentation (json.dumps(indent=4) needs 34).
+MAX_NUMBER_CHARS = 48
+BODY_MARGIN_BYTES = 4096  # the braces, the key and any whitespace around them
 
 
 class ErrorOut(BaseModel):
@@ -89,8 +94,14 @@ class InterpolateOut(BaseModel):
     frames: list[Pixels]
 
 
+def max_body_bytes(input_dim: int, bottleneck: int) -> int:
+    """The request body limit: the longer request body's numbers, each at its allowance, plus the margin."""
+    return max(input_dim, bottleneck) * MAX_NUMBER_CHARS + BODY_MARGIN_BYTES
+
+
 def bounded_vector(length: int, low: float, high: float, what: str):
-    item = Annotated[float, Field(ge=low, le=high, allow_inf_nan=False)]
+    # Strict: only JSON numbers. An int (JSON 0 or 1) is still a number; "0.5", true and null are not.
+    item = Annotated[float, Field(strict=True, ge=low, le=high, allow_inf_nan=False)]
     return Annotated[list[item], Field(min_length=length, max_length=length,
                                        description=f"{length} {what}, each in [{low:g}, {high:g}]")]
 

@@ -1,0 +1,276 @@
+"""The request body cap: an oversized body gets 413 at once and costs the server no memory,
+and the largest legal request still fits. Real HTTP to a server in a thread of this process."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import socket
+import time
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import pytest
+import torch
+from conftest import write_mnist
+from fastapi.testclient import TestClient
+
+from mnist_ae.data.images import load_images
+from mnist_ae.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
+from mnist_ae.web.app import create_app
+from mnist_ae.web.explorer import Explorer
+from mnist_ae.web.limits import BodyLimit
+from mnist_ae.web.schemas import BODY_MARGIN_BYTES, MAX_NUMBER_CHARS, max_body_bytes
+from mnist_ae.web.server import running
+
+INPUT_DIM, BOTTLENECK = 784, 4
+LIMIT = max_body_bytes(INPUT_DIM, BOTTLENECK)
+HOSTILE_BYTES = 50 * 2**20  # what a careless or hostile client sends
+CHUNK = 16 * 2**10  # several chunks to pass the limit: the streamed count adds them up
+MAX_GROWTH_MB = 20  # the old server grew by ~12x the body: 600 MB for this one
+ANSWER_TIMEOUT_S = 10.0  # a bound on a stalled server, not a timing assert
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    root = write_mnist(tmp_path_factory.mktemp("web_limits") / "data")
+    torch.manual_seed(0)
+    model = MLPAutoencoder(ModelConfig(bottleneck=BOTTLENECK))
+    init_lab_weights(model)
+    return create_app(Explorer(model, load_images("mnist", root, train=True),
+                               load_images("mnist", root, train=False)))
+
+
+@pytest.fixture(scope="module")
+def server(app) -> Iterator[tuple[str, int]]:
+    with running(app) as url:
+        parts = urlsplit(url)
+        yield parts.hostname, parts.port
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    with TestClient(app) as client:
+        yield client
+
+
+def memory_mb(field: str) -> float:
+    """This process's VmRSS or VmHWM (peak) in MB; the server runs in one of its threads."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError(f"{field} not in /proc/self/status")
+
+
+class MemoryGrowth:
+    """Peak RSS growth over a block: VmHWM after resetting it, or VmRSS where it cannot be reset."""
+
+    def __enter__(self):
+        try:
+            with open("/proc/self/clear_refs", "w") as refs:
+                refs.write("5")  # resets VmHWM to the current RSS
+            self.field = "VmHWM"
+        except OSError:
+            self.field = "VmRSS"
+        self.before = memory_mb("VmRSS")
+        return self
+
+    def __exit__(self, *exc):
+        self.mb = memory_mb(self.field) - self.before
+
+
+def chunked(data: bytes) -> bytes:
+    return b"%x\r\n" % len(data) + data + b"\r\n"
+
+
+def read_answer(sock: socket.socket, method: str = "POST") -> tuple[int, bytes]:
+    answer = http.client.HTTPResponse(sock, method=method)
+    answer.begin()
+    return answer.status, answer.read()
+
+
+def assert_is_the_413(status: int, body: bytes) -> None:
+    assert status == 413, body
+    detail = json.loads(body)["detail"]
+    assert f"limit of {LIMIT} bytes" in detail and "784 pixels" in detail and "\n" not in detail
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_an_oversized_body_gets_413_at_once_and_no_server_memory(server, framing):
+    """The client sends the headers and (chunked) just past the limit, then waits: the 413 must come
+    without the rest. Then it sends the other 50 MB anyway, which the server reads past and drops,
+    and the same connection still serves the next request."""
+    host, port = server
+    framing_header = (f"Content-Length: {HOSTILE_BYTES}" if framing == "content-length"
+                      else "Transfer-Encoding: chunked")
+    frame = (lambda data: data) if framing == "content-length" else chunked
+    with MemoryGrowth() as growth, socket.create_connection((host, port)) as sock:
+        sock.settimeout(ANSWER_TIMEOUT_S)
+        start = time.perf_counter()
+        sock.sendall(f"POST /api/encode HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                     f"{framing_header}\r\n\r\n".encode())
+        sent = 0
+        if framing == "chunked":  # a chunked body shows its size only as it streams
+            while sent <= LIMIT:
+                sock.sendall(chunked(b" " * CHUNK))
+                sent += CHUNK
+        status, body = read_answer(sock)
+        seconds = time.perf_counter() - start
+        assert_is_the_413(status, body)
+        assert sent <= LIMIT + CHUNK  # answered before the client sent any more
+
+        block = b" " * 2**20
+        while sent < HOSTILE_BYTES:
+            sock.sendall(frame(block))
+            sent += len(block)
+        if framing == "chunked":
+            sock.sendall(b"0\r\n\r\n")
+        sock.sendall(f"GET /api/info HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        status, info = read_answer(sock, "GET")
+        assert status == 200 and json.loads(info)["bottleneck"] == BOTTLENECK
+    print(f"\n{framing}: 413 after {seconds * 1000:.1f} ms, {sent >> 20} MB sent in all, "
+          f"{growth.field} grew {growth.mb:.1f} MB")
+    assert growth.mb < MAX_GROWTH_MB
+
+
+def stream(total: int) -> Iterator[bytes]:
+    block = b" " * 2**20
+    for _ in range(total // len(block)):
+        yield block
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_a_plain_http_client_sending_50_mb_gets_the_413(server, framing):
+    """http.client sends the whole body before it reads: it still gets the 413, not a reset."""
+    host, port = server
+    headers = {"Content-Type": "application/json"}
+    if framing == "content-length":
+        headers["Content-Length"] = str(HOSTILE_BYTES)
+    connection = http.client.HTTPConnection(host, port, timeout=ANSWER_TIMEOUT_S)
+    try:
+        with MemoryGrowth() as growth:
+            connection.request("POST", "/api/encode", body=stream(HOSTILE_BYTES), headers=headers,
+                               encode_chunked=framing == "chunked")
+            answer = connection.getresponse()
+            assert_is_the_413(answer.status, answer.read())
+    finally:
+        connection.close()
+    print(f"\nhttp.client {framing}: {growth.field} grew {growth.mb:.1f} MB")
+    assert growth.mb < MAX_GROWTH_MB
+
+
+def largest_legal_body(extra: int = 0) -> bytes:
+    """784 pixels in [0, 1], each written in exactly MAX_NUMBER_CHARS characters with its comma and
+    whitespace (long decimals, exponents, pretty-printing), padded to LIMIT + extra bytes."""
+    writings = [
+        "0." + "1234567890" * 5,  # more digits than any float has
+        "1.2345678901234567e-300",  # the longest kind of repr, exponent included
+        "\n" + " " * 8 + "0.5",  # json.dumps(indent=4)-style
+        "1",  # a JSON int
+    ]
+    numbers = []
+    for i in range(INPUT_DIM):
+        text = writings[i % len(writings)][:MAX_NUMBER_CHARS - 1]
+        numbers.append(text.ljust(MAX_NUMBER_CHARS - 1) + ",")
+    body = '{"pixels": [' + "".join(numbers)[:-1] + "]}"
+    assert len(body) <= LIMIT - BODY_MARGIN_BYTES + len('{"pixels": []}')
+    return (body + " " * (LIMIT + extra - len(body))).encode()
+
+
+def test_the_largest_legal_request_is_accepted_and_one_byte_more_is_not(client):
+    body = largest_legal_body()
+    assert len(body) == LIMIT
+    pixels = json.loads(body)["pixels"]
+    assert len(pixels) == INPUT_DIM and max(pixels) == 1 and min(pixels) > 0
+    expected = client.post("/api/encode", json={"pixels": [float(p) for p in pixels]})
+    headers = {"content-type": "application/json"}
+    answer = client.post("/api/encode", content=body, headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == expected.json()
+    answer = client.post("/api/encode", content=largest_legal_body(extra=1), headers=headers)
+    assert_is_the_413(answer.status_code, answer.content)
+
+
+def test_the_limit_holds_exactly_for_a_chunked_body_too(server):
+    """The streamed count, not the header, decides here: LIMIT bytes pass, LIMIT + 1 do not."""
+    host, port = server
+    for extra, expected in ((0, 200), (1, 413)):
+        body = largest_legal_body(extra)
+        with socket.create_connection((host, port)) as sock:
+            sock.settimeout(ANSWER_TIMEOUT_S)
+            sock.sendall(f"POST /api/encode HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                         "Transfer-Encoding: chunked\r\n\r\n".encode())
+            for start in range(0, len(body), 1000):
+                sock.sendall(chunked(body[start:start + 1000]))
+            sock.sendall(b"0\r\n\r\n")
+            status, answer = read_answer(sock)
+        assert status == expected, answer
+        if expected == 200:
+            assert len(json.loads(answer)["code"]) == BOTTLENECK
+
+
+def test_the_limit_is_sized_from_the_model():
+    assert LIMIT == INPUT_DIM * MAX_NUMBER_CHARS + BODY_MARGIN_BYTES
+    assert max_body_bytes(100, 2000) == 2000 * MAX_NUMBER_CHARS + BODY_MARGIN_BYTES
+    longest_repr = max(len(repr(x)) for x in (-2.2250738585072014e-308, -1.2345678901234567e-300,
+                                               -0.12345678901234568, 1.7976931348623157e308))
+    assert MAX_NUMBER_CHARS >= 2 * longest_repr
+
+
+def test_openapi_states_the_limit_and_documents_the_413(client):
+    schema = client.get("/openapi.json").json()
+    description = schema["info"]["description"]
+    assert f"{LIMIT} bytes" in description and "413" in description and "JSON numbers" in description
+    for path in ("/api/encode", "/api/decode"):
+        documented = schema["paths"][path]["post"]["responses"]["413"]
+        assert str(LIMIT) in documented["description"]
+        assert documented["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorOut")
+
+
+def test_small_bodies_on_other_calls_are_untouched(client):
+    assert client.get("/api/info").status_code == 200
+    answer = client.post("/api/decode", json={"code": [0.0] * BOTTLENECK})
+    assert answer.status_code == 200 and len(answer.json()["pixels"]) == INPUT_DIM
+
+
+def drive(max_bytes: int, chunks: list[bytes], headers=()) -> tuple[list[dict], int | None]:
+    """Run BodyLimit over a bare ASGI app that reads the whole body and lets any error escape."""
+    seen: list[int] = []
+
+    async def app(scope, receive, send):
+        total = 0
+        while True:
+            message = await receive()
+            total += len(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        seen.append(total)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"%d" % total})
+
+    pending = [{"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1}
+               for i, chunk in enumerate(chunks)]
+    sent: list[dict] = []
+
+    async def receive():
+        return pending.pop(0)
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": list(headers)}
+    asyncio.run(BodyLimit(app, max_bytes, "send less")(scope, receive, send))
+    return sent, (seen[0] if seen else None)
+
+
+def test_the_middleware_works_on_any_asgi_app():
+    sent, seen = drive(10, [b"12345", b"67890"])
+    assert (sent[0]["status"], sent[1]["body"], seen) == (200, b"10", 10)
+    sent, seen = drive(10, [b"12345", b"67890", b"1"])  # the app never gets the chunk past the limit
+    assert sent[0]["status"] == 413 and len(sent) == 2 and seen is None
+    assert json.loads(sent[1]["body"]) == {
+        "detail": "the request body is over this server's limit of 10 bytes; send less"}
+    sent, seen = drive(10, [b"1"], headers=[(b"content-length", b"11")])  # refused before it is read
+    assert sent[0]["status"] == 413 and seen is None
