@@ -67,3 +67,62 @@ def atomic_write(path: str | Path, write) -> None:
 def write_text(path: str | Path, text: str) -> None:
     """``text`` to ``path``, atomically."""
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def temp_files_of(path: str | Path) -> list[Path]:
+    """The temp files :func:`atomic_write` makes for ``path``; a killed writer leaves them behind."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    return sorted(folder.glob(f".{glob_escape(path.name)}.*.tmp"))
+
+
+def glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
+def remove_stale_temp_files(*paths: str | Path) -> None:
+    """Delete the temp files a killed writer of ``paths`` left; call it only while holding their
+    :class:`PathLock`, so that no live writer's file is taken."""
+    for path in paths:
+        for temp in temp_files_of(path):
+            temp.unlink(missing_ok=True)
+
+
+class PathLock:
+    """An exclusive lock on ``path`` for this process's lifetime in the ``with`` block: a second
+    process that asks for it is refused at once. The kernel drops the lock when the process
+    ends, however it ends, so a crashed run leaves no lock behind, only a hidden file that the
+    next run takes over."""
+
+    def __init__(self, path: str | Path, what: str):
+        path = Path(path)
+        self.path = path.with_name(f".{path.name}.lock")
+        self.target, self.what = path, what
+        self.handle = None
+
+    def __enter__(self):
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks, so no guard against a second run
+            return self
+        handle = open(self.path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise UserError(f"{self.target} is being written by {holder} (another run with the same {self.what}); "
+                            f"wait for it to finish or choose another {self.what}") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()}")
+        handle.flush()
+        self.handle = handle
+        return self
+
+    def __exit__(self, *exc):
+        if self.handle is not None:
+            self.path.unlink(missing_ok=True)  # while still locked, so no one takes a file on its way out
+            self.handle.close()
+            self.handle = None

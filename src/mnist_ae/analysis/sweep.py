@@ -17,9 +17,8 @@ import torch
 from tqdm import tqdm
 
 from ..data.images import ImageSet
-from ..training import checkpoint
 from ..training.config import TrainConfig
-from ..training.run import build_trainer, model_config_for
+from ..training.run import build_trainer, model_config_for, save_run
 from ..training.runtime import Runtime
 from ..training.trainer import Trainer
 from .evaluation import model_reconstructor
@@ -97,7 +96,7 @@ def run_sweep(bottlenecks, train_config: TrainConfig, train_set: ImageSet, test_
             path = ""
             if save_dir is not None:
                 path = str(Path(save_dir) / f"MLP.{label}.{z}.pth")
-                checkpoint.save(path, trainer.model, trainer.run_state())
+                save_run(Path(path), trainer.model, trainer.run_state(), "or pass --no-models")
             ae_mse, ae_psnr = test_scores(model_reconstructor(trainer.model), clean)
             pca_mse, pca_psnr = test_scores(PCAReconstructor(pca, z), clean)
             rows.append(SweepRow(label=label, bottleneck=z, epochs=train_config.epochs, ae_mse=ae_mse,

@@ -1,54 +1,131 @@
-"""The ``mnist-ae`` console script: one subcommand per job, each in its own module."""
+"""The ``mnist-ae`` console script: one subcommand per job, each in its own module.
+
+:func:`run` is the one place where failures become a line for the user: a :class:`UserError`
+is printed as it is, running out of memory names the flags that size the job, and Ctrl-C
+exits 130 whenever it comes.
+"""
 
 from __future__ import annotations
 
+import _thread
 import gc
+import signal
 import sys
+import threading
 
-from ..training.processes import is_main_process
 from ..errors import UserError
+from ..training.processes import is_main_process
 from . import bench, eval as eval_command, figures, lab, serve, sweep, train
 from .args import Parser
 
 COMMANDS = {module.NAME: module for module in (train, lab, eval_command, sweep, figures, serve, bench)}
+INTERRUPTED_EXIT = 130  # what shells report for a program stopped by Ctrl-C (128 + SIGINT)
+# How allocators word running out of memory, when they raise a RuntimeError rather than MemoryError.
+ALLOCATOR_FAILURES = ("can't allocate memory", "out of memory", "not enough memory")
+DEFAULT_MEMORY_ADVICE = "close other programs or use smaller sizes"
+RESEND_S = 0.2
 
 
 def build_parser(prog: str = "mnist-ae") -> Parser:
     parser = Parser(prog=prog, description="Train, study and show off MLP autoencoders on MNIST-style images.")
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for name, command in COMMANDS.items():
-        command.configure(subparsers.add_parser(name, help=command.HELP, description=command.DESCRIPTION))
+        configure(command, subparsers.add_parser(name, help=command.HELP, description=command.DESCRIPTION))
     return parser
 
 
-def run(parser: Parser, argv: list[str] | None) -> int:
-    args = parser.parse_args(argv)
+def configure(command, parser: Parser) -> None:
+    command.configure(parser)
+    parser.set_defaults(memory_advice=getattr(command, "MEMORY_ADVICE", DEFAULT_MEMORY_ADVICE))
+
+
+class InterruptWatch:
+    """Ctrl-C raises KeyboardInterrupt, as Python's own handler does, and is remembered.
+
+    Libraries stopped in the middle of their import may turn it into another exception, or
+    swallow it (torch's import does at some moments, and the run then trains on as if no key
+    had been pressed). So until :meth:`done`, the interrupt is raised again every
+    :data:`RESEND_S` seconds, wherever the main thread then is; the training's own handler
+    (:class:`~mnist_ae.training.interrupts.SignalGuard`) answers it there with a clean stop.
+    """
+
+    def __init__(self):
+        self.seen = False
+        self.finished = threading.Event()
+
+    def __call__(self, signum, frame):
+        if not self.seen:
+            self.seen = True
+            threading.Thread(target=self.resend, daemon=True, name="interrupt-resend").start()
+        raise KeyboardInterrupt
+
+    def resend(self):
+        while not self.finished.wait(RESEND_S):
+            _thread.interrupt_main(signal.SIGINT)
+
+    def done(self):
+        self.finished.set()
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    torch = sys.modules.get("torch")  # only a run that imported torch can have run out in it
+    if isinstance(err, MemoryError) or (torch is not None and isinstance(err, torch.OutOfMemoryError)):
+        return True
+    return isinstance(err, RuntimeError) and any(words in str(err).lower() for words in ALLOCATOR_FAILURES)
+
+
+def run(make_parser, argv: list[str] | None) -> int:
+    """Parse ``argv`` with ``make_parser()``'s parser and run the command it names."""
+    watch = InterruptWatch()
+    in_main_thread = threading.current_thread() is threading.main_thread()  # where signals are handled
+    previous = signal.signal(signal.SIGINT, watch) if in_main_thread else None
+    prog, args = "mnist-ae", None
     try:
+        parser = make_parser()
+        prog = parser.prog.split()[0]
+        args = parser.parse_args(argv)
         return args.run(args)
     except UserError as err:
-        if is_main_process():  # under torchrun every process fails alike; one reports
-            message = " ".join(str(err).splitlines())  # a file name may hold a line break
-            print(f"{parser.prog.split()[0]}: error: {message}", file=sys.stderr)
-        return err.exit_code
+        return report(prog, " ".join(str(err).splitlines()), err.exit_code)  # a file name may hold a line break
     except KeyboardInterrupt:
-        print(f"{parser.prog.split()[0]}: interrupted", file=sys.stderr)
-        return 130
+        return report(prog, "interrupted", INTERRUPTED_EXIT, error=False)
+    except Exception as err:
+        if watch.seen:  # a library stopped mid-import by Ctrl-C may fail in its own way
+            return report(prog, "interrupted", INTERRUPTED_EXIT, error=False)
+        if is_out_of_memory(err):
+            detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+            return report(prog, f"not enough memory for this job ({detail[:200]}); "
+                                f"{getattr(args, 'memory_advice', DEFAULT_MEMORY_ADVICE)}", UserError.exit_code)
+        raise
     finally:
+        watch.done()
+        if in_main_thread:
+            signal.signal(signal.SIGINT, previous)
         # At exit Python collects garbage over every object still alive, and torch's import
         # alone leaves hundreds of thousands; the command is done, so let the exit skip them.
         gc.freeze()
 
 
+def report(prog: str, message: str, exit_code: int, error: bool = True) -> int:
+    if is_main_process():  # under torchrun every process fails alike; one reports
+        print(f"{prog}: {'error: ' if error else ''}{message}", file=sys.stderr)
+    return exit_code
+
+
 def main(argv: list[str] | None = None) -> int:
-    return run(build_parser(), argv)
+    return run(build_parser, argv)
 
 
 def script_main(command: str, argv: list[str] | None = None, prog: str | None = None) -> int:
     """One subcommand as a stand-alone script: ``train.py ARGS`` is ``mnist-ae train ARGS``."""
     module = COMMANDS[command]
-    parser = Parser(prog=prog or f"{command}.py", description=module.DESCRIPTION)
-    module.configure(parser)
-    return run(parser, argv)
+
+    def make_parser() -> Parser:
+        parser = Parser(prog=prog or f"{command}.py", description=module.DESCRIPTION)
+        configure(module, parser)
+        return parser
+
+    return run(make_parser, argv)
 
 
 def run_script(command: str, prog: str) -> None:

@@ -46,11 +46,16 @@ def seed(text: str) -> int:
     return value
 
 
+MAX_N_STEPS = 64  # a strip of images that still fits a page; the web explorer stops there too
+
+
 def step_count(text: str) -> int:
     """Images on a path between two codes: both ends are drawn, so at least 2."""
     value = non_negative_int(text)
     if value < 2:
         raise argparse.ArgumentTypeError(f"must be at least 2 (both ends), got {value}")
+    if value > MAX_N_STEPS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_N_STEPS}, got {value}")
     return value
 
 

@@ -20,6 +20,8 @@ DESCRIPTION = ("Evaluate a checkpoint on the test split: MSE (mean over pixels, 
                "clean-trained one beside one trained with train.py --train-noise, and the denoising gain "
                "of the first over it.")
 
+MEMORY_ADVICE = "lower --pca-components, or use --device cpu"
+
 
 def configure(p):
     p.add_argument("-l", "--load", required=True, metavar="PATH", help="checkpoint to evaluate")

@@ -27,6 +27,8 @@ def bottleneck_list(text: str) -> list[int]:
     except UserError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
 
+MEMORY_ADVICE = "lower the sizes in -z, or -b"
+
 
 def configure(p):
     p.add_argument("-z", "--bottlenecks", type=bottleneck_list, default=list(SWEEP_BOTTLENECKS),

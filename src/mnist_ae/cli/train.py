@@ -6,7 +6,7 @@ import sys
 import time
 
 from ..errors import UserError
-from ..files import check_writable
+from ..files import PathLock, check_writable, remove_stale_temp_files
 from ..models.config import CODE_ACTIVATIONS
 from ..training.config import DEVICES, LOADERS, LOSSES, PRECISIONS, RECIPES, SCHEDULES, STEPS, TrainConfig, resolve
 from .args import add_data_args, non_negative_float, positive_float, positive_int, seed
@@ -14,6 +14,8 @@ from .args import add_data_args, non_negative_float, positive_float, positive_in
 NAME = "train"
 HELP = "train an autoencoder (the lab's train.py)"
 DESCRIPTION = "Train the lab's MLP autoencoder on an MNIST-style dataset."
+
+MEMORY_ADVICE = "lower -z or --hidden (the model), -b (the batches), or use --loader stream (the data)"
 
 
 def configure(p):
@@ -60,14 +62,7 @@ def run(args) -> int:
 
 
 def train(args, dist) -> int:
-    from ..analysis.inference import mean_mse
-    from ..data.images import load_images
-    from ..training import resume
-    from ..training.cuda_graph import GraphedStep
-    from ..training.interrupts import Interrupted, SignalGuard, StopSignal
-    from ..training.run import EpochCheckpoint, build_trainer, model_config_for
-    from ..training.runtime import make_runtime
-    from ..training.trainer import NonFiniteLoss
+    from ..training import checkpoint, resume
 
     recipe = resolve(args.recipe, hidden=args.hidden, code_activation=args.code_activation, lr=args.lr,
                      weight_decay=args.weight_decay, loss=args.loss, schedule=args.schedule,
@@ -79,13 +74,33 @@ def train(args, dist) -> int:
     save_path = dist.from_main(lambda: check_writable(args.save, "checkpoint"))
     if args.plot:
         dist.from_main(lambda: check_writable(args.plot, "plot"))
-    resume_state = dist.from_main(lambda: resume.load(save_path, config)) if args.resume else None
-    runtime = make_runtime(dist.device, args.precision, args.compile)
+    lock = PathLock(save_path, "-s")
+    dist.from_main(lambda: lock.__enter__() and None)  # a second run on the same -s stops here
+    try:
+        if dist.is_main:  # no other run writes here now, so leftovers of a killed one can go
+            remove_stale_temp_files(save_path, checkpoint.state_path(save_path))
+        resume_state = dist.from_main(lambda: resume.load(save_path, config)) if args.resume else None
+        return train_locked(args, dist, config, recipe.model, save_path, resume_state)
+    finally:
+        lock.__exit__()
 
+
+def train_locked(args, dist, config: TrainConfig, model_overrides: dict, save_path, resume_state) -> int:
+    from ..analysis.inference import mean_mse
+    from ..data.images import load_images
+    from ..training.cuda_graph import GraphedStep
+    from ..training.interrupts import Interrupted, SignalGuard, StopSignal
+    from ..training.run import EpochCheckpoint, build_trainer, check_memory, model_config_for, previous_path
+    from ..training.runtime import make_runtime
+    from ..training.trainer import NonFiniteLoss
+
+    runtime = make_runtime(dist.device, args.precision, args.compile)
     train_set = dist.main_first(lambda: load_images(args.dataset, args.data_root, train=True))
     # Read now, so a broken test file stops the run before training rather than after it.
-    test_set = dist.main_only(lambda: load_images(args.dataset, args.data_root, train=False))
-    model_config = model_config_for(train_set, args.bottleneck, recipe.model)
+    test_set = dist.main_only(lambda: load_images(args.dataset, args.data_root, train=False)
+                              .check_same_size_as(train_set))
+    model_config = model_config_for(train_set, args.bottleneck, model_overrides)
+    check_memory(model_config, config, train_set, runtime)
     trainer = build_trainer(model_config, config, train_set, runtime, dist, resume_state, save_path)
     if resume_state is not None:
         dist.say(f"resuming {save_path} after epoch {trainer.epoch}")
@@ -101,6 +116,9 @@ def train(args, dist) -> int:
              f"{config.precision}")
     if runtime.precision_warning():
         dist.say(runtime.precision_warning(), file=sys.stderr)
+    if resume_state is None and dist.is_main and save_path.exists():
+        dist.say(f"{save_path} holds an earlier run; it is kept as {previous_path(save_path)} "
+                 "once this run saves its first epoch")
     guard = SignalGuard()
     end_epoch = EpochCheckpoint(save_path, guard, dist, saved_epoch=trainer.epoch if resume_state else None)
     try:
@@ -124,7 +142,7 @@ def train(args, dist) -> int:
         from ..analysis.plots import loss_curve
 
         loss_curve(trainer.history.losses, args.plot, test_mse,
-                   title=f"{args.dataset}, bottleneck {args.bottleneck}: training loss")
+                   title=f"{args.dataset}, bottleneck {model_config.bottleneck}: training loss")
         print(f"saved loss curve to {args.plot}")
     print(f"done: train loss {trainer.history.losses[-1]:.6f}, test MSE {test_mse:.6f}, "
           f"{trainer.history.seconds[-1]:.1f}s training; saved {save_path}")

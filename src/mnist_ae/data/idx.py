@@ -46,11 +46,20 @@ def read_idx(path: Path) -> np.ndarray:
 
 def unpack_gz(source: Path, target: Path) -> None:
     """Unpack a .gz copy of an IDX file, e.g. one whose checksum torchvision would not accept."""
+    def write(tmp):
+        with gzip.open(source, "rb") as packed, open(tmp, "wb") as unpacked:
+            shutil.copyfileobj(packed, unpacked)
+
     try:
-        with gzip.open(source, "rb") as packed:
-            atomic_write(target, lambda tmp: shutil.copyfileobj(packed, open(tmp, "wb")))
-    except (OSError, EOFError, zlib.error) as err:
-        raise UserError(f"cannot unpack {source} ({err}); replace it with a good copy") from None
+        atomic_write(target, write)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as err:
+        raise UserError(f"cannot unpack {source} ({err or 'cut short'}); it is damaged: replace it with a "
+                        "good copy") from None
+    except OSError as err:
+        if err.filename is not None and Path(err.filename) == Path(source):
+            raise UserError(f"cannot read {source} ({err.strerror or err}); fix its permissions") from None
+        raise UserError(f"cannot write the unpacked {target.name} into {target.parent}/ ({err.strerror or err}); "
+                        f"make the folder writable, or unpack it yourself there: gunzip -k {source}") from None
 
 
 def download_with_torchvision(name: str, root: Path) -> None:
@@ -65,14 +74,22 @@ def ensure_files(name: str, root: str | Path, files, download: bool = True) -> P
 
     Every failure becomes one :class:`UserError` line that says where the files go.
     """
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise UserError(f"--data-root {root} is a file; give the folder that holds {DATASETS[name]}/raw/ "
+                        "(default ./data)")
     folder = raw_folder(name, root)
+    for f in files:
+        if (folder / f).is_dir():
+            raise UserError(f"{folder / f} is a folder, not an IDX file; remove it and put the file "
+                            "(or its .gz copy) there")
     missing = [f for f in files if not (folder / f).is_file()]
     for f in [f for f in missing if (folder / f"{f}.gz").is_file()]:
         unpack_gz(folder / f"{f}.gz", folder / f)
         missing.remove(f)
     if missing and download:
         try:
-            download_with_torchvision(name, Path(root))
+            download_with_torchvision(name, root)
         except Exception as err:  # network errors come in many types; all mean "offline"
             raise UserError(
                 f"could not download {name} ({type(err).__name__}); put the four IDX files "

@@ -50,6 +50,15 @@ class ImageSet:
                 f"({'x'.join(map(str, self.image_shape[1:]))}); use the dataset it was trained on"
             )
 
+    def check_same_size_as(self, other: "ImageSet") -> "ImageSet":
+        """This split, if its images are the size of ``other``'s; a model fits one size only."""
+        if self.images.shape[1:] != other.images.shape[1:]:
+            size = "x".join(map(str, self.images.shape[1:]))
+            other_size = "x".join(map(str, other.images.shape[1:]))
+            raise UserError(f"the {self.name} {self.split} images are {size} but the {other.split} images are "
+                            f"{other_size}; both splits must hold images of one size: replace the {self.split} files")
+        return self
+
     def image(self, index: int) -> torch.Tensor:
         """One image as a flat float vector; the index is checked against the split."""
         if not 0 <= index < len(self):

@@ -38,6 +38,12 @@ class ModelConfig:
         object.__setattr__(self, "image_shape", tuple(int(d) for d in self.image_shape))
 
     @property
+    def parameter_count(self) -> int:
+        """Weights and biases of the four layers."""
+        return (self.input_dim + 1) * self.hidden + (self.hidden + 1) * self.bottleneck + \
+            (self.bottleneck + 1) * self.hidden + (self.hidden + 1) * self.output_dim
+
+    @property
     def layer_sizes(self) -> str:
         """``784-392-8``: how the command line and messages name this shape."""
         return f"{self.input_dim}-{self.hidden}-{self.bottleneck}"

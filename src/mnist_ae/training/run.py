@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -13,7 +14,7 @@ from ..errors import UserError
 from ..models.config import ModelConfig
 from ..models.mlp import MLPAutoencoder, init_lab_weights
 from . import checkpoint, resume
-from .batches import make_batches
+from .batches import make_batches, use_memory_loader
 from .config import TrainConfig
 from .distributed import SingleProcess
 from .interrupts import SignalGuard
@@ -25,6 +26,53 @@ def model_config_for(images: ImageSet, bottleneck: int, overrides: dict) -> Mode
     """The model for ``images``: as many inputs and outputs as they have pixels."""
     return ModelConfig(input_dim=images.n_pixels, output_dim=images.n_pixels, image_shape=images.image_shape,
                        bottleneck=bottleneck, **overrides)
+
+
+PREVIOUS_SUFFIX = ".prev"
+FLOAT_BYTES = 4
+# Float copies of each parameter while training: the weights, their gradients, Adam's two moments.
+PARAMETER_COPIES = 4
+# Float copies of each activation: forward buffers, their gradients, and room for the evaluation.
+ACTIVATION_COPIES = 4
+GIB = 1024**3
+
+
+def previous_path(path: Path) -> Path:
+    """Where a new run keeps the run it replaces at ``path`` (and ``path.state``)."""
+    return path.with_name(path.name + PREVIOUS_SUFFIX)
+
+
+def keep_previous(path: Path) -> None:
+    """Move the pair at ``path`` aside to ``path.prev`` and ``path.state.prev``, replacing an older one."""
+    for file in (path, checkpoint.state_path(path)):
+        if file.exists():
+            os.replace(file, previous_path(file))
+
+
+def available_memory(runtime: Runtime) -> int | None:
+    """Bytes free for this run on its device; None where the system does not say."""
+    if runtime.device.type == "cuda":
+        return torch.cuda.mem_get_info(runtime.device)[0]
+    try:
+        with open("/proc/meminfo") as f:
+            fields = dict(line.split(":", 1) for line in f)
+        return int(fields["MemAvailable"].split()[0]) * 1024  # reported in kB
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def check_memory(model_config: ModelConfig, config: TrainConfig, train_set: ImageSet, runtime: Runtime) -> None:
+    """Refuse, before allocating, a run whose model, batches and data cannot fit in memory."""
+    c = model_config
+    batch = min(config.batch_size, len(train_set))
+    activations = batch * (c.input_dim + 2 * c.hidden + c.bottleneck + c.output_dim)
+    data = len(train_set) * train_set.n_pixels if use_memory_loader(config, len(train_set), train_set.n_pixels) else 0
+    needed = FLOAT_BYTES * (PARAMETER_COPIES * c.parameter_count + ACTIVATION_COPIES * activations + data)
+    free = available_memory(runtime)
+    if free is not None and needed > free:
+        raise UserError(f"this run needs about {needed / GIB:.1f} GiB for the model, its batches and the data, "
+                        f"but {free / GIB:.1f} GiB are free; lower -z or --hidden (the model), -b (the batches) "
+                        "or use --loader stream (the data)")
 
 
 def build_model(config: ModelConfig) -> MLPAutoencoder:
@@ -64,28 +112,34 @@ class EpochCheckpoint:
 
     def __init__(self, save_path: Path, guard: SignalGuard, dist: SingleProcess, saved_epoch: int | None = None):
         self.save_path, self.guard, self.dist = save_path, guard, dist
-        self.saved_epoch = saved_epoch  # the epoch the file on disk holds
+        self.saved_epoch = saved_epoch  # the epoch the file on disk holds, None before this run saved one
+        self.replaces = saved_epoch is None  # a new run: what is at save_path is another run's
 
     def __call__(self, trainer: Trainer) -> None:
         state = trainer.run_state()  # on every rank: it gathers their generators
         with self.guard.deferred():
             if self.dist.is_main:
-                self.save(trainer.model, state)
+                if self.replaces:
+                    keep_previous(self.save_path)
+                    self.replaces = False
+                save_run(self.save_path, trainer.model, state, "then continue with --resume")
             self.saved_epoch = trainer.epoch
         history = trainer.history
         self.dist.say(f"epoch {trainer.epoch:3d}/{trainer.config.epochs}  loss {history.losses[-1]:.6f}  "
                       f"lr {history.lrs[-1]:.2e}  {history.seconds[-1]:7.1f}s", flush=True)
-
-    def save(self, model: MLPAutoencoder, state: dict) -> None:
-        try:
-            checkpoint.save(self.save_path, model, state)
-        except OSError as err:  # the atomic write left the previous checkpoint as it was
-            raise UserError(f"cannot write {self.save_path} ({err.strerror or err}); the last checkpoint "
-                            "written whole is kept; free some space or fix the folder's permissions, then "
-                            "continue with --resume") from None
 
     def kept(self) -> str:
         """What the checkpoint on disk holds after a stop."""
         if self.saved_epoch is None:
             return "no epoch finished, so nothing was saved"
         return f"{self.save_path} keeps epoch {self.saved_epoch}, the last one finished"
+
+
+def save_run(path: Path, model: MLPAutoencoder, state: dict | None, then: str = "run again") -> None:
+    """:func:`checkpoint.save`, its failures as one line: the atomic write kept the previous file."""
+    try:
+        checkpoint.save(path, model, state)
+    except (OSError, RuntimeError) as err:  # torch's zip writer reports a failed write as a RuntimeError
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err).splitlines()[0]
+        raise UserError(f"cannot write {path} ({reason}); the last checkpoint written whole is kept; "
+                        f"free some space or fix the folder's permissions, {then}") from None
