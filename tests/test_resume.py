@@ -175,6 +175,20 @@ def test_state_from_the_other_training_step_is_refused(two_epochs, tiny_root):
         resume.restore(trainer, state, two_epochs)
 
 
+def test_one_cycle_state_laid_out_over_other_batches_is_refused(tiny_root, tmp_path):
+    """A one-cycle schedule spans every batch of the run: resumed over more batches, it would run off its end."""
+    path = tmp_path / "run.pth"
+    assert train_here(path, tiny_root, "-e", 2, "--schedule", "onecycle") == 0
+    state = run_state(path)
+    config = TrainConfig.from_dict(state["train_config"])
+    assert resume.load(path, config)["scheduler"]["total_steps"] == 2 * BATCHES_PER_EPOCH
+    model = MLPAutoencoder(ModelConfig(**state["model_config"]))
+    data = torch.rand(512, 784)  # twice the images: 7 batches of 85 an epoch, not 4
+    trainer = Trainer(model, config, make_runtime("cpu"), MemoryBatches(data, 85, torch.Generator()))
+    with pytest.raises(UserError, match="over 8 steps and this run has 14 \\(2 epochs of 7 batches\\)"):
+        resume.restore(trainer, state, path)
+
+
 @pytest.mark.parametrize("device, words", [
     ("cuda", "was trained on a GPU and this run would train on the CPU; its data order and noise "
              "continue exactly only on the same kind of device; pass --device cuda"),

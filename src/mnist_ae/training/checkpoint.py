@@ -13,7 +13,7 @@ from __future__ import annotations
 import pickle
 import warnings
 from collections import OrderedDict
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -22,12 +22,11 @@ from ..errors import UserError
 from ..files import atomic_write
 from ..models.config import ModelConfig
 from ..models.mlp import MLPAutoencoder
+from . import validation
+from .validation import CONFIG_KEY, LAB_KEYS  # noqa: F401 - part of this module's interface
 
-CONFIG_KEY = "mnist_ae"  # where ModelConfig lives in the state dict's _metadata
 STATE_SUFFIX = ".state"
 NOT_READABLE = "not a readable PyTorch checkpoint (truncated, corrupt or another format)"
-LAB_KEYS = ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias",
-            "fc3.weight", "fc3.bias", "fc4.weight", "fc4.bias")
 
 
 def state_path(weights_path: str | Path) -> Path:
@@ -74,43 +73,26 @@ def safe_load(path: str | Path, what: str = "checkpoint"):
         raise UserError(f"{path} is {NOT_READABLE}") from None
 
 
-def config_from_weights(state: dict, path: Path) -> ModelConfig:
-    """The saved ModelConfig, or one read off the weight shapes for files the lab wrote."""
-    if not isinstance(state, dict) or sorted(state) != sorted(LAB_KEYS) or not all(
-        isinstance(state[k], torch.Tensor) for k in LAB_KEYS
-    ):
-        found = ", ".join(sorted(map(str, state))[:4]) if isinstance(state, dict) else type(state).__name__
-        raise UserError(
-            f"{path} is not an MLP autoencoder checkpoint: expected keys fc1.weight ... fc4.bias, "
-            f"found {found or 'nothing'}"
-        )
-    saved = getattr(state, "_metadata", {}).get("", {}).get(CONFIG_KEY)
-    if saved is not None:
-        known = {f.name for f in fields(ModelConfig)}
-        try:
-            return ModelConfig(**{k: v for k, v in saved.items() if k in known})
-        except (TypeError, ValueError) as err:
-            raise UserError(f"{path} has an invalid saved model config: {err}") from None
-    hidden, input_dim = state["fc1.weight"].shape
-    side = round(input_dim ** 0.5)
-    image_shape = (1, side, side) if side * side == input_dim else (1, 1, input_dim)
-    return ModelConfig(input_dim=input_dim, hidden=hidden, bottleneck=state["fc2.weight"].shape[0],
-                       output_dim=state["fc4.weight"].shape[0], image_shape=image_shape)
+def config_from_weights(state, path: Path) -> ModelConfig:
+    """The ModelConfig of a loaded weights file, saved in it or read off the lab's weight shapes,
+    once every tensor is checked against it (:func:`.validation.checkpoint_weights`): nothing is
+    allocated for a file whose config and weights disagree."""
+    try:
+        return validation.checkpoint_weights(state)
+    except validation.Foreign as err:
+        raise UserError(f"{path} is not an MLP autoencoder checkpoint: {err}; load one saved by train.py "
+                        "or by the lab's torch.save(model.state_dict())") from None
+    except validation.Invalid as err:
+        raise UserError(f"{path} is not a usable checkpoint: {err}; load another checkpoint or train "
+                        "a new one with train.py") from None
 
 
 def load_model(path: str | Path, device: torch.device | str = "cpu") -> MLPAutoencoder:
     """Rebuild a model from our checkpoint or from a plain state_dict the lab saved."""
     path = Path(path)
     state = safe_load(path)
-    config = config_from_weights(state, path)
-    model = MLPAutoencoder(config)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError:
-        shapes = ", ".join(f"{k} {tuple(state[k].shape)}" for k in ("fc1.weight", "fc2.weight", "fc3.weight"))
-        raise UserError(
-            f"{path} has inconsistent layer shapes ({shapes}); it is not a 4-layer MLP autoencoder"
-        ) from None
+    model = MLPAutoencoder(config_from_weights(state, path))  # its tensors are now known to fit
+    model.load_state_dict(state)
     return model.to(device).eval()
 
 

@@ -14,16 +14,14 @@ from pathlib import Path
 from ..errors import UserError
 from ..models.config import ModelConfig
 from ..models.mlp import MLPAutoencoder
-from . import checkpoint
+from . import checkpoint, validation
 from .config import TrainConfig
-from .trainer import History, Trainer
+from .trainer import Trainer
 
 # Settings that shape the optimizer, the schedule or the data order; -e may grow (see below).
 MUST_MATCH = ("recipe", "batch_size", "lr", "weight_decay", "loss", "schedule", "train_noise",
               "clip_noise", "dataset", "loader", "precision", "step")
 DEVICE_NAMES = {"cpu": "the CPU", "cuda": "a GPU"}
-STATE_TYPES = {"epoch": int, "history": dict, "optimizer": dict, "scheduler": dict, "rng": list,
-               "model": dict, "model_config": dict, "train_config": dict}
 
 
 def damaged(path: Path, detail: str) -> UserError:
@@ -32,21 +30,14 @@ def damaged(path: Path, detail: str) -> UserError:
 
 
 def load(path: Path, config: TrainConfig) -> dict:
-    """The run state saved beside ``path``, checked against this command's ``config``."""
+    """The run state saved beside ``path``, checked whole (:func:`.validation.run_state`: weights,
+    optimizer, schedule, generators) and against this command's ``config``, before anything is built."""
     state = checkpoint.load_run_state(path)
-    for key, kind in STATE_TYPES.items():
-        if not isinstance(state.get(key), kind) or isinstance(state.get(key), bool):
-            raise damaged(path, f"no valid {key!r}")
-    if not state["rng"]:
-        raise damaged(path, "no generator states")
     try:
-        saved = TrainConfig.from_dict(state["train_config"])
-        history = History(**{f.name: list(state["history"].get(f.name, ())) for f in fields(History)})
-    except (TypeError, ValueError, UserError) as err:
-        raise damaged(path, str(err).splitlines()[0] if str(err) else type(err).__name__) from None
+        saved = validation.run_state(state)
+    except validation.Invalid as err:
+        raise damaged(path, str(err)) from None
     epoch = state["epoch"]
-    if not 0 < epoch == len(history.losses) == len(history.lrs) == len(history.seconds):
-        raise damaged(path, f"epoch {epoch} does not match its loss history")
     for name in MUST_MATCH:
         was, now = getattr(saved, name), getattr(config, name)
         if was != now:
@@ -95,6 +86,11 @@ def restore(trainer: Trainer, state: dict, path: Path) -> None:
         raise UserError(f"cannot resume: {checkpoint.state_path(path)} was saved by the other training "
                         "step (fused or autograd: --step auto picks autograd under torchrun or --compile); "
                         "resume with the same --step, process count and --compile setting")
+    steps, saved_steps = getattr(trainer.scheduler, "total_steps", None), state["scheduler"].get("total_steps")
+    if steps is not None and saved_steps != steps:  # one-cycle: laid out over every batch of the run
+        raise UserError(f"cannot resume: {checkpoint.state_path(path)} lays its one-cycle schedule over {saved_steps} "
+                        f"steps and this run has {steps} ({trainer.config.epochs} epochs of {len(trainer.batches)} "
+                        "batches); resume with the same data, -b and process count, or start a new run")
     try:
         trainer.restore(state)
     except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as err:
