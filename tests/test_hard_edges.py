@@ -53,7 +53,8 @@ def test_a_full_disk_keeps_the_last_pair_and_leaves_no_temp_file(tiny_root, tmp_
     checkpoint.state_path(run).write_bytes(checkpoint.state_path(first).read_bytes())
     before = pair_bytes(run)
     code, _, err = train(run, tiny_root, *LAB_SHAPE, "-e", "2", "--resume", capsys=capsys)
-    assert_one_line_error(code, err, str(run), "the last checkpoint written whole is kept", "--resume")
+    assert_one_line_error(code, err, str(run), "no space left on the device", "the last checkpoint written whole is kept",
+                          "--resume")
     assert pair_bytes(run) == before
     assert sorted(p.name for p in small_disk.iterdir()) == ["MLP.8.pth", "MLP.8.pth.state"]
 

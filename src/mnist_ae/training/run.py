@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import torch
@@ -35,6 +36,7 @@ PARAMETER_COPIES = 4
 # Float copies of each activation: forward buffers, their gradients, and room for the evaluation.
 ACTIVATION_COPIES = 4
 GIB = 1024**3
+LOW_DISK_BYTES = 64 * 1024**2  # below this, a failed checkpoint write is a full disk
 
 
 def previous_path(path: Path) -> Path:
@@ -141,5 +143,7 @@ def save_run(path: Path, model: MLPAutoencoder, state: dict | None, then: str = 
         checkpoint.save(path, model, state)
     except (OSError, RuntimeError) as err:  # torch's zip writer reports a failed write as a RuntimeError
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err).splitlines()[0]
+        if shutil.disk_usage(path.parent if str(path.parent) else ".").free < LOW_DISK_BYTES:
+            reason = "no space left on the device"  # what torch's writer means by its own words
         raise UserError(f"cannot write {path} ({reason}); the last checkpoint written whole is kept; "
                         f"free some space or fix the folder's permissions, {then}") from None
