@@ -16,7 +16,7 @@ def reconstruction_section(report: EvalReport, models: dict[str, dict], pca: str
                              for metric, label, digits in METRICS])
     lines += ["", "MSE per class:", ""]
     lines += markdown_table(["class", "images"] + names,
-                            [[str(c), str(count)] + [f"{report.quality[n].per_class_mse[c]:.4f}" for n in names]
+                            [[report.class_name(c), str(count)] + [f"{report.quality[n].per_class_mse[c]:.4f}" for n in names]
                              for c, count in report.class_counts.items()])
     lines.append("")
     pca_mse = report.quality[pca].mse

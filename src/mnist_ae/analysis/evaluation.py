@@ -92,8 +92,12 @@ class EvalReport:
     seed: int
     clip_noise: bool = False
     class_counts: dict[int, int] = field(default_factory=dict)
+    class_names: tuple[str, ...] = ()  # label i's name; empty when the labels are their own names
     quality: dict[str, Quality] = field(default_factory=dict)
     denoising: list[DenoiseRow] = field(default_factory=list)
+
+    def class_name(self, label: int) -> str:
+        return self.class_names[label] if self.class_names else str(label)
 
     @property
     def noise_clipping(self) -> str:
@@ -106,10 +110,10 @@ class EvalReport:
                             "psnr": "dB, per image with data range 1, mean over images",
                             "ssim": "torchmetrics, Gaussian window 11, sigma 1.5, mean over images",
                             "noise": f"Gaussian, {self.noise_clipping}, seeded", "seed": self.seed},
-            "class_counts": {str(c): n for c, n in self.class_counts.items()},
+            "class_counts": {self.class_name(c): n for c, n in self.class_counts.items()},
             "reconstruction": {
                 name: {"mse": q.mse, "psnr": q.psnr, "ssim": q.ssim,
-                       "per_class_mse": {str(c): v for c, v in q.per_class_mse.items()}}
+                       "per_class_mse": {self.class_name(c): v for c, v in q.per_class_mse.items()}}
                 for name, q in self.quality.items()
             },
             "denoising": [{"noise_std": r.noise_std, "noisy_psnr": r.noisy_psnr,
@@ -132,7 +136,7 @@ def evaluate(reconstructors: dict[str, Reconstructor], images: ImageSet,
     classes, counts = images.labels.unique(sorted=True, return_counts=True)
     report = EvalReport(dataset=images.name, split=images.split, n_images=len(images), seed=seed,
                         clip_noise=clip_noise,
-                        class_counts=dict(zip(classes.tolist(), counts.tolist())))
+                        class_counts=dict(zip(classes.tolist(), counts.tolist())), class_names=images.class_names)
     for name, reconstruct in reconstructors.items():
         report.quality[name] = quality(reconstruct(clean), images, clean)
     for std in noise_stds:

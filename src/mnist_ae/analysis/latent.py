@@ -18,7 +18,7 @@ from ..models.mlp import MLPAutoencoder
 from .config import LATENT_FIGURE_NAMES, LATENT_N_STEPS, LATENT_PAIRS
 from .inference import CODE_QUANTILES, code_ranges, encode_all, model_device
 from .pca import fit_pca
-from .plots import pyplot, save_figure
+from .plots import as_picture, pyplot, save_figure, show_image
 
 CELL_INCHES = 0.75  # one 28 x 28 image in a grid
 GAP = 2  # pixels between images in a mosaic
@@ -50,7 +50,7 @@ def project_2d(codes: torch.Tensor) -> Projection:
                       f"PC 2 of the codes ({both - first:.0%} of variance)", f"PCA projection of the {z}-D codes")
 
 
-def codes_figure(codes: torch.Tensor, labels: torch.Tensor, title: str):
+def codes_figure(codes: torch.Tensor, labels: torch.Tensor, title: str, class_name=str):
     plt = pyplot()
     projection = project_2d(codes)
     fig, ax = plt.subplots(figsize=(7.5, 6.5))
@@ -60,7 +60,8 @@ def codes_figure(codes: torch.Tensor, labels: torch.Tensor, title: str):
     points = projection.points[order].numpy()
     ax.scatter(points[:, 0], points[:, 1], s=SCATTER_POINT, alpha=0.5, rasterized=True,
                color=[colours(c % colours.N) for c in labels[order].tolist()])
-    handles = [plt.Line2D([], [], linestyle="", marker="o", color=colours(c % colours.N), label=str(c))
+    handles = [plt.Line2D([], [], linestyle="", marker="o", color=colours(c % colours.N),
+                          label=class_name(c))
                for c in labels.unique(sorted=True).tolist()]
     ax.set_xlabel(projection.xlabel)
     ax.set_ylabel(projection.ylabel)
@@ -70,17 +71,17 @@ def codes_figure(codes: torch.Tensor, labels: torch.Tensor, title: str):
     return fig
 
 
-def mosaic(images: torch.Tensor, image_shape) -> torch.Tensor:
+def mosaic(images: torch.Tensor, image_shape):
     """``rows x cols x pixels`` images to one picture, white lines between them (digits are white on black)."""
     rows, cols = images.shape[:2]
-    height, width = image_shape[-2:]
-    tiles = images.reshape(rows, cols, height, width).clamp(0.0, 1.0)
-    canvas = torch.ones(rows * (height + GAP) - GAP, cols * (width + GAP) - GAP)
+    channels, height, width = image_shape
+    tiles = images.reshape(rows, cols, channels, height, width)
+    canvas = torch.ones(channels, rows * (height + GAP) - GAP, cols * (width + GAP) - GAP)
     for r in range(rows):
         for c in range(cols):
             top, left = r * (height + GAP), c * (width + GAP)
-            canvas[top:top + height, left:left + width] = tiles[r, c]
-    return canvas
+            canvas[:, top:top + height, left:left + width] = tiles[r, c]
+    return as_picture(canvas, canvas.shape)
 
 
 def grid_figure(images: torch.Tensor, image_shape, row_labels: list[str], col_labels: list[str],
@@ -89,8 +90,7 @@ def grid_figure(images: torch.Tensor, image_shape, row_labels: list[str], col_la
     rows, cols = images.shape[:2]
     height, width = image_shape[-2:]
     fig, ax = plt.subplots(figsize=(1.6 + cols * CELL_INCHES, 1.2 + rows * CELL_INCHES))
-    # A fixed display range, as in the lab's figures: a faint decode must look faint, not stretched.
-    ax.imshow(mosaic(images, image_shape).numpy(), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    show_image(ax, mosaic(images, image_shape))
     ax.set_xticks([c * (width + GAP) + width / 2 - 0.5 for c in range(cols)], col_labels, fontsize=8)
     ax.set_yticks([r * (height + GAP) + height / 2 - 0.5 for r in range(rows)], row_labels, fontsize=8)
     ax.tick_params(length=0)
@@ -177,7 +177,7 @@ def write_figures(model: MLPAutoencoder, images: ImageSet, out: Path, name: str,
     plt = pyplot()
     codes = encode_all(model, images)
     title = f"{name} (bottleneck {model.config.bottleneck}), {images.name} {images.split} set"
-    figures = [codes_figure(codes, images.labels, f"Test-set codes of {title}"),
+    figures = [codes_figure(codes, images.labels, f"Test-set codes of {title}", images.class_name),
                traversal_figure(model, codes, f"Latent traversal of {title}", n_steps),
                interpolation_figure(model, images, pairs, f"Interpolation in {title}", n_steps)]
     written = []

@@ -4,6 +4,11 @@ An autoencoder with a k-unit bottleneck earns its non-linearity only if it beats
 with k components. Reconstructions are clipped to the pixel range [0, 1], as the
 autoencoder's sigmoid output is; clipping never raises the error against images in
 [0, 1], so the baseline is as strong as it can fairly be.
+
+Small images (MNIST's 784 pixels) get the exact fit: the covariance matrix and its
+eigenvectors. Large ones (a 64x64 colour image has 12,288 values) would need a covariance of
+a gigabyte or more, so they get a randomized SVD (Halko, Martinsson and Tropp's range finder
+with power iterations) that reads the data in chunks and never forms it; ``method`` says which.
 """
 
 from __future__ import annotations
@@ -18,6 +23,11 @@ from ..errors import UserError
 # Covariance and eigenvectors in float64: float32 sums over 60k images lose the small
 # eigenvalues' directions, and the exact-reconstruction property with them.
 FIT_DTYPE = torch.float64
+FULL_FIT_BYTES = 512 * 1024**2  # a float64 covariance larger than this is fitted by randomized SVD
+CHUNK_BYTES = 64 * 1024**2  # rows of the data converted to float64 at a time
+OVERSAMPLE = 10  # extra random directions, so the leading components are found accurately
+POWER_ITERATIONS = 4  # passes that sharpen the range finder where the spectrum decays slowly
+RANDOM_SEED = 0  # the randomized fit is repeatable
 
 
 @dataclass
@@ -26,7 +36,9 @@ class PCA:
 
     mean: torch.Tensor
     components: torch.Tensor
-    explained_variance: torch.Tensor
+    explained_variance: torch.Tensor  # of the components kept (or all, for the exact fit)
+    total_variance: float
+    method: str = "exact"
 
     @property
     def max_components(self) -> int:
@@ -49,8 +61,7 @@ class PCA:
         return self.decode(self.encode(x, k), clip)
 
     def explained_ratio(self, k: int) -> float:
-        total = self.explained_variance.sum()
-        return (self.explained_variance[:k].sum() / total).item() if total > 0 else 0.0
+        return (self.explained_variance[:k].sum() / self.total_variance).item() if self.total_variance > 0 else 0.0
 
 
 def fit_pca(data: torch.Tensor, max_components: int | None = None) -> PCA:
@@ -61,6 +72,8 @@ def fit_pca(data: torch.Tensor, max_components: int | None = None) -> PCA:
     max_components = dim if max_components is None else max_components
     if not 1 <= max_components <= dim:
         raise UserError(f"PCA components must be between 1 and {dim}, got {max_components}")
+    if dim * dim * torch.finfo(FIT_DTYPE).bits // 8 > FULL_FIT_BYTES and max_components < dim:
+        return fit_randomized(data, max_components)
     x = data.to(FIT_DTYPE)
     mean = x.mean(dim=0)
     centred = x - mean
@@ -69,7 +82,40 @@ def fit_pca(data: torch.Tensor, max_components: int | None = None) -> PCA:
     values, vectors = torch.linalg.eigh(covariance)
     values, vectors = values.flip(0).clamp_min(0.0), vectors.flip(1)
     return PCA(mean=mean, components=vectors[:, :max_components].contiguous(),
-               explained_variance=values)
+               explained_variance=values, total_variance=values.sum().item())
+
+
+def chunks(data: torch.Tensor, mean: torch.Tensor | float = 0.0):
+    """The rows of ``data`` in float64, less ``mean``, a few megabytes at a time."""
+    rows = max(1, CHUNK_BYTES // (data.shape[1] * torch.finfo(FIT_DTYPE).bits // 8))
+    for chunk in data.split(rows):
+        yield chunk.to(FIT_DTYPE) - mean
+
+
+def fit_randomized(data: torch.Tensor, k: int) -> PCA:
+    """The leading ``k`` components by a randomized SVD of the centred data, read chunk by chunk."""
+    n, dim = data.shape
+    mean = sum(chunk.sum(0) for chunk in chunks(data)) / n
+    width = min(k + OVERSAMPLE, dim, n)
+    directions = torch.randn(dim, width, dtype=FIT_DTYPE, generator=torch.Generator().manual_seed(RANDOM_SEED))
+
+    def times(right: torch.Tensor) -> torch.Tensor:  # centred data @ right, N x width
+        return torch.cat([chunk @ right for chunk in chunks(data, mean)])
+
+    def transposed_times(left: torch.Tensor) -> torch.Tensor:  # centred data.T @ left, dim x width
+        total, start = torch.zeros(dim, left.shape[1], dtype=FIT_DTYPE), 0
+        for chunk in chunks(data, mean):
+            total += chunk.T @ left[start:start + len(chunk)]
+            start += len(chunk)
+        return total
+
+    basis = torch.linalg.qr(times(directions)).Q
+    for _ in range(POWER_ITERATIONS):
+        basis = torch.linalg.qr(times(torch.linalg.qr(transposed_times(basis)).Q)).Q
+    _, singular, right = torch.linalg.svd(transposed_times(basis).T, full_matrices=False)
+    total = sum(chunk.pow(2).sum().item() for chunk in chunks(data, mean)) / (n - 1)
+    return PCA(mean=mean, components=right[:k].T.contiguous(), explained_variance=singular[:k] ** 2 / (n - 1),
+               total_variance=total, method=f"randomized SVD ({POWER_ITERATIONS} power iterations)")
 
 
 class PCAReconstructor:

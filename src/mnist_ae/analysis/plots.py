@@ -54,14 +54,26 @@ def loss_curve(losses: list[float], path: str | Path, test_mse: float | None = N
     plt.close(fig)
 
 
+def as_picture(image, image_shape):
+    """A ``C x H x W`` image (flat or not) as ``imshow`` takes it: ``H x W`` for grey, ``H x W x 3``
+    for colour, pixels clipped to [0, 1] (for display only)."""
+    channels, height, width = image_shape
+    picture = image.detach().cpu().reshape(channels, height, width).clamp(0.0, 1.0)
+    return (picture[0] if channels == 1 else picture.permute(1, 2, 0)).numpy()
+
+
+def show_image(ax, picture) -> None:
+    """Draw a picture from :func:`as_picture` at a fixed display range, upscaled crisply: a faint
+    decode must look faint, not stretched, as in the lab's figures."""
+    ax.imshow(picture, cmap="gray" if picture.ndim == 2 else None, vmin=0.0, vmax=1.0, interpolation="nearest")
+
+
 def image_row(images, titles: list[str], suptitle: str, image_shape, interactive: bool = False):
-    """A row of grey images, pixels clipped to [0, 1] for display only, upscaled crisply."""
+    """A row of images, each with its title."""
     plt = pyplot(interactive)
     fig, axes = plt.subplots(1, len(images), figsize=(2.2 * len(images), 2.6), squeeze=False)
-    height, width = image_shape[-2:]
     for ax, image, title in zip(axes[0], images, titles):
-        ax.imshow(image.detach().cpu().reshape(height, width).numpy(), cmap="gray", vmin=0.0, vmax=1.0,
-                  interpolation="nearest")
+        show_image(ax, as_picture(image, image_shape))
         ax.set_title(title, fontsize=10)
         ax.axis("off")
     fig.suptitle(suptitle)

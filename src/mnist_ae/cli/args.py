@@ -6,9 +6,9 @@ import argparse
 import math
 import sys
 
-from ..data.sources import DATASETS
+from ..data.sources import CHANNEL_CHOICES, DATASETS, DataConfig, dataset_spec
+from ..errors import EXIT_USAGE, UserError
 from ..training.processes import SEED_LIMIT, is_main_process
-from ..errors import EXIT_USAGE
 
 
 class Parser(argparse.ArgumentParser):
@@ -79,8 +79,64 @@ def positive_float(text: str) -> float:
     return value
 
 
-def add_data_args(parser: argparse.ArgumentParser) -> None:
+def checked(convert):
+    """An argparse type from a converter that raises UserError: its message becomes argparse's."""
+    def parse(text: str):
+        try:
+            return convert(text)
+        except UserError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    parse.__name__ = convert.__name__
+    return parse
+
+
+def fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def add_data_args(parser: argparse.ArgumentParser, from_checkpoint: bool = False) -> None:
+    """The data flags; ``from_checkpoint``: their defaults are what the loaded checkpoint saved."""
+    default = "the checkpoint's, else mnist" if from_checkpoint else "mnist"
+    parser.add_argument("--dataset", type=checked(dataset_spec), default=None, metavar="NAME|PATH",
+                        help=f"{', '.join(DATASETS)}, or your own images: a folder (class folders, with "
+                             f"train/ and test/ or without), a .npz (x_train, x_test, ...) or a .npy (default {default})")
     parser.add_argument("--data-root", default="./data", metavar="DIR",
-                        help="where the datasets live, in torchvision's layout (default ./data)")
-    parser.add_argument("--dataset", default="mnist", choices=list(DATASETS),
-                        help="which MNIST-style dataset (default mnist)")
+                        help="where the named datasets live, in torchvision's layout (default ./data)")
+    parser.add_argument("--image-size", type=positive_int, nargs=2, metavar=("H", "W"),
+                        help="resize every image to H x W (antialiased); needed when the images differ in size")
+    parser.add_argument("--channels", type=int, choices=CHANNEL_CHOICES,
+                        help="1: make the images grey, 3: colour (default: as the data is)")
+    parser.add_argument("--test-fraction", type=fraction, metavar="F",
+                        help="share of the images held out for testing when the data has no test split (default 0.1)")
+    parser.add_argument("--cache-dir", metavar="DIR",
+                        help="where decoded image folders are cached (default: a hidden folder beside the images)")
+    parser.add_argument("--skip-bad-images", action="store_true",
+                        help="skip files that are not readable images (and list them) instead of stopping")
+
+
+def data_config(args, saved: DataConfig | None = None) -> DataConfig:
+    """The data flags laid over ``saved`` (what a checkpoint trained on), else over the defaults."""
+    base = saved or DataConfig()
+    if args.dataset is not None and args.dataset != base.dataset:
+        base = DataConfig(dataset=args.dataset)  # other data: none of the saved sizes apply
+    return DataConfig(dataset=base.dataset,
+                      image_size=tuple(args.image_size) if args.image_size else base.image_size,
+                      channels=args.channels or base.channels,
+                      test_fraction=args.test_fraction or base.test_fraction)
+
+
+def load_data(args, checkpoint_path=None):
+    """``(train, test)`` for a command: its data flags laid over what ``checkpoint_path`` trained on."""
+    from ..data.datasets import load_splits
+    from ..training import checkpoint
+
+    saved = checkpoint.saved_data_config(checkpoint_path) if checkpoint_path is not None else None
+    return load_splits(data_config(args, saved), args.data_root, args.cache_dir, args.skip_bad_images,
+                       progress=sys.stderr.isatty())

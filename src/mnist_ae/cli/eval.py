@@ -9,7 +9,7 @@ from ..analysis.config import DENOISE_SEED, DENOISE_STDS
 from ..errors import UserError
 from ..files import check_writable, write_text
 from ..training.config import DEVICES
-from .args import add_data_args, positive_float, positive_int, seed
+from .args import add_data_args, load_data, positive_float, positive_int, seed
 
 NAME = "eval"
 HELP = "test-set MSE, PSNR, SSIM, per-digit MSE and denoising, beside PCA"
@@ -34,7 +34,7 @@ def configure(p):
     p.add_argument("--seed", type=seed, default=DENOISE_SEED, help=f"seed for the noise (default {DENOISE_SEED})")
     p.add_argument("--pca-components", type=positive_int, metavar="K",
                    help="PCA baseline size (default: the model's bottleneck)")
-    add_data_args(p)
+    add_data_args(p, from_checkpoint=True)
     p.add_argument("--device", default="auto", help=f"{', '.join(DEVICES)} or cuda:N (default auto)")
     p.set_defaults(run=run)
 
@@ -63,7 +63,6 @@ def run(args) -> int:
     from ..analysis.eval_report import format_report
     from ..analysis.evaluation import check_compatible, evaluate, model_reconstructor
     from ..analysis.pca import PCAReconstructor, fit_pca
-    from ..data.images import load_images
     from ..training import checkpoint
     from ..training.runtime import make_runtime
 
@@ -77,12 +76,11 @@ def run(args) -> int:
     if len(set(names)) < len(names):
         names = [str(p) for p in paths]
     loaded = {name: checkpoint.load_model(path, runtime.device) for name, path in zip(names, paths)}
-    test_set = load_images(args.dataset, args.data_root, train=False)
+    train_set, test_set = load_data(args, args.load)
     for (name, model), path in zip(loaded.items(), paths):
         check_compatible(model, test_set, path)
 
     k = args.pca_components or loaded[names[0]].config.bottleneck
-    train_set = load_images(args.dataset, args.data_root, train=True)
     pca = fit_pca(train_set.floats(), max_components=k)
     reconstructors = {name: model_reconstructor(model) for name, model in loaded.items()}
     pca_name = f"PCA-{k}"
@@ -97,9 +95,11 @@ def run(args) -> int:
               for name, path in zip(names, paths)}
     gain = (names[0], names[1]) if len(names) > 1 else None
     print(format_report(report, models, pca_name, gain))
+    print(f"{pca_name} was fitted on the {train_set.name} train split by {pca.method} PCA")
     if args.json:
         data = {**report.to_dict(), "models": models,
-                "pca": {"name": pca_name, "components": k, "fitted_on": f"{args.dataset} train split"}}
+                "pca": {"name": pca_name, "components": k, "fitted_on": f"{train_set.name} train split",
+                        "method": pca.method}}
         if gain:
             data["denoising_gain_db"] = {"of": gain[0], "over": gain[1], "by_noise_std": [
                 {"noise_std": r.noise_std, "gain": r.denoised_psnr[gain[0]] - r.denoised_psnr[gain[1]]}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..analysis.config import LATENT_FIGURE_NAMES, LATENT_N_STEPS, LATENT_PAIRS
 from ..files import prepare_output_folder
-from .args import add_data_args, step_count
+from .args import add_data_args, load_data, step_count
 
 DEFAULT_OUT = Path("latent_figures")
 
@@ -38,18 +38,17 @@ def configure(p):
                         f"(default {' '.join(f'{a}-{b}' for a, b in LATENT_PAIRS)})")
     p.add_argument("--n-steps", type=step_count, default=LATENT_N_STEPS,
                    help=f"images per traversal and interpolation row, both ends included (default {LATENT_N_STEPS})")
-    add_data_args(p)
+    add_data_args(p, from_checkpoint=True)
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
     from ..analysis.evaluation import check_compatible
     from ..analysis.latent import write_figures
-    from ..data.images import load_images
     from ..training import checkpoint
 
     model = checkpoint.load_model(args.load)
-    test_set = load_images(args.dataset, args.data_root, train=False)
+    _, test_set = load_data(args, args.load)
     check_compatible(model, test_set, args.load)
     prepare_output_folder(args.out, LATENT_FIGURE_NAMES, "figure")
     name = Path(args.load).name.removesuffix(".pth")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..analysis.config import LAB_FIGURE_NAMES, LAB_N_STEPS, LAB_NOISE_STD
 from ..files import prepare_output_folder
-from .args import add_data_args, non_negative_float, non_negative_int, seed, step_count
+from .args import add_data_args, load_data, non_negative_float, non_negative_int, seed, step_count
 
 DEFAULT_OUT = Path("lab_figures")
 
@@ -19,7 +19,7 @@ DESCRIPTION = "The lab's Steps 4-6 on a trained checkpoint."
 def configure(p):
     p.add_argument("-l", "--load", required=True, metavar="PATH",
                    help="checkpoint from train.py, or a state_dict saved by the lab's own code")
-    add_data_args(p)
+    add_data_args(p, from_checkpoint=True)
     p.add_argument("--index", type=non_negative_int, help="image for Steps 4 and 5 (else asked)")
     p.add_argument("--pair", type=non_negative_int, nargs=2, metavar=("A", "B"),
                    help="images to interpolate between in Step 6 (else asked)")
@@ -36,11 +36,10 @@ def configure(p):
 def run(args) -> int:
     from ..analysis.lab_steps import LabRequest, run_lab
     from ..analysis.plots import has_display
-    from ..data.images import load_images
     from ..training import checkpoint
 
     model = checkpoint.load_model(args.load)
-    images = load_images(args.dataset, args.data_root, train=True)
+    images, _ = load_data(args, args.load)
     for index in ([args.index] if args.index is not None else []) + list(args.pair or []):
         images.image(index)  # fail before any work if an index is out of range
     show = not args.no_show and has_display()

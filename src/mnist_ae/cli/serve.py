@@ -6,7 +6,7 @@ import argparse
 import ipaddress
 
 from ..errors import UserError
-from .args import add_data_args
+from .args import add_data_args, load_data
 
 NAME = "serve"
 HELP = "explore a checkpoint in the browser (reconstruct, denoise, interpolate, latent sliders)"
@@ -30,7 +30,7 @@ def port_number(text: str) -> int:
 def configure(p):
     p.add_argument("-l", "--load", required=True, metavar="PATH",
                    help="checkpoint from train.py, or a state_dict saved by the lab's own code")
-    add_data_args(p)
+    add_data_args(p, from_checkpoint=True)
     p.add_argument("--host", default=DEFAULT_HOST,
                    help=f"address to listen on (default {DEFAULT_HOST}: this machine only)")
     p.add_argument("--port", type=port_number, default=DEFAULT_PORT,
@@ -53,14 +53,12 @@ def run(args) -> int:
     except ImportError as err:
         raise UserError(f"the web explorer needs the web extra ({err.name} is missing): "
                         "pip install -e '.[web]'") from None
-    from ..data.images import load_images
     from ..training import checkpoint
 
     model = checkpoint.load_model(args.load)
     sock = bind(args.host, args.port)  # before the slow part, so a taken port fails at once
     try:
-        train = load_images(args.dataset, args.data_root, train=True)
-        test = load_images(args.dataset, args.data_root, train=False)
+        train, test = load_data(args, args.load)
         app = create_app(Explorer(model, train, test))
     except BaseException:
         sock.close()

@@ -10,7 +10,7 @@ from ..analysis.config import SWEEP_BOTTLENECKS, SWEEP_FILE_NAMES, parse_bottlen
 from ..errors import UserError
 from ..files import prepare_output_folder
 from ..training.config import DEVICES, RECIPES, TrainConfig, resolve
-from .args import add_data_args, positive_int, seed
+from .args import add_data_args, data_config, positive_int, seed
 
 DEFAULT_OUT = Path("runs/sweep")
 DEFAULT_SEED = 0  # a sweep is a measurement: repeatable unless asked otherwise
@@ -52,16 +52,18 @@ def run(args) -> int:
     from ..analysis.pca import fit_pca
     from ..analysis.sweep import run_sweep
     from ..analysis.sweep_report import write_report
-    from ..data.images import load_images
+    from ..data.datasets import load_splits
     from ..training.runtime import make_runtime
 
     recipes = [resolve(name, batch_size=args.batch_size) for name in dict.fromkeys(args.recipe)]
-    configs = [TrainConfig(**r.train, epochs=args.epochs, seed=args.seed, dataset=args.dataset, recipe=r.name)
-               for r in recipes]
+    data = data_config(args)
+    configs = [TrainConfig(**r.train, epochs=args.epochs, seed=args.seed, dataset=data.dataset,
+                           image_size=data.image_size, channels=data.channels, test_fraction=data.test_fraction,
+                           recipe=r.name) for r in recipes]
     runtime = make_runtime(args.device)
     prepare_output_folder(args.out, SWEEP_FILE_NAMES, "sweep result")
-    train_set = load_images(args.dataset, args.data_root, train=True)
-    test_set = load_images(args.dataset, args.data_root, train=False)
+    train_set, test_set = load_splits(data, args.data_root, args.cache_dir, args.skip_bad_images,
+                                      progress=not args.no_progress and sys.stderr.isatty())
     print(f"sweeping bottlenecks {', '.join(map(str, args.bottlenecks))} x {args.epochs} epochs "
           f"({', '.join(r.name for r in recipes)} recipe) on {runtime.name}", flush=True)
     pca = fit_pca(train_set.floats(), max_components=max(args.bottlenecks))
@@ -73,7 +75,7 @@ def run(args) -> int:
 
             def write(new_rows, done=done):
                 # After every model, so an interrupted sweep keeps the rows it finished.
-                write_report(done + new_rows, args.out, args.dataset)
+                write_report(done + new_rows, args.out, data.label)
 
             rows = done + run_sweep(args.bottlenecks, config, train_set, test_set, runtime,
                                     model_overrides=recipe.model, pca=pca,
@@ -81,6 +83,6 @@ def run(args) -> int:
                                     progress=not args.no_progress and sys.stderr.isatty())
     except KeyboardInterrupt:
         raise UserError(f"interrupted; the finished rows are in {args.out}/") from None
-    for path in write_report(rows, args.out, args.dataset):
+    for path in write_report(rows, args.out, data.label):
         print(f"saved {path}")
     return 0

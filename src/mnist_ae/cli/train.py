@@ -9,7 +9,7 @@ from ..errors import UserError
 from ..files import PathLock, check_writable, remove_stale_temp_files
 from ..models.config import CODE_ACTIVATIONS
 from ..training.config import DEVICES, LOADERS, LOSSES, PRECISIONS, RECIPES, SCHEDULES, STEPS, TrainConfig, resolve
-from .args import add_data_args, non_negative_float, positive_float, positive_int, seed
+from .args import add_data_args, data_config, non_negative_float, positive_float, positive_int, seed
 
 NAME = "train"
 HELP = "train an autoencoder (the lab's train.py)"
@@ -67,8 +67,10 @@ def train(args, dist) -> int:
     recipe = resolve(args.recipe, hidden=args.hidden, code_activation=args.code_activation, lr=args.lr,
                      weight_decay=args.weight_decay, loss=args.loss, schedule=args.schedule,
                      batch_size=args.batch_size, train_noise=args.train_noise)
+    data = data_config(args)
     config = TrainConfig(**recipe.train, epochs=args.epochs, clip_noise=args.clip_noise,
-                         seed=dist.shared_seed(args.seed), dataset=args.dataset, loader=args.loader,
+                         seed=dist.shared_seed(args.seed), dataset=data.dataset, image_size=data.image_size,
+                         channels=data.channels, test_fraction=data.test_fraction, loader=args.loader,
                          precision=args.precision, step=args.step, recipe=args.recipe)
     # Only the main process writes files, so only its file system is checked and read.
     save_path = dist.from_main(lambda: check_writable(args.save, "checkpoint"))
@@ -87,7 +89,7 @@ def train(args, dist) -> int:
 
 def train_locked(args, dist, config: TrainConfig, model_overrides: dict, save_path, resume_state) -> int:
     from ..analysis.inference import mean_mse
-    from ..data.images import load_images
+    from ..data.datasets import load_splits
     from ..training.cuda_graph import GraphedStep
     from ..training.interrupts import Interrupted, SignalGuard, StopSignal
     from ..training.run import EpochCheckpoint, build_trainer, check_memory, model_config_for, previous_path
@@ -95,10 +97,10 @@ def train_locked(args, dist, config: TrainConfig, model_overrides: dict, save_pa
     from ..training.trainer import NonFiniteLoss
 
     runtime = make_runtime(dist.device, args.precision, args.compile)
-    train_set = dist.main_first(lambda: load_images(args.dataset, args.data_root, train=True))
-    # Read now, so a broken test file stops the run before training rather than after it.
-    test_set = dist.main_only(lambda: load_images(args.dataset, args.data_root, train=False)
-                              .check_same_size_as(train_set))
+    # Both splits now, so a broken test file stops the run before training rather than after it.
+    train_set, test_set = dist.main_first(lambda: load_splits(
+        config.data, args.data_root, args.cache_dir, args.skip_bad_images, progress=dist.is_main and not args.no_progress))
+    test_set.check_same_size_as(train_set)
     model_config = model_config_for(train_set, args.bottleneck, model_overrides)
     check_memory(model_config, config, train_set, runtime)
     trainer = build_trainer(model_config, config, train_set, runtime, dist, resume_state, save_path)
@@ -111,7 +113,7 @@ def train_locked(args, dist, config: TrainConfig, model_overrides: dict, save_pa
         dist.say(f"captured the training step as CUDA graphs in {time.perf_counter() - started:.2f}s "
                  "(not counted as training time)")
     processes = f" x {dist.world_size} processes" if dist.world_size > 1 else ""
-    dist.say(f"training {model_config.layer_sizes} autoencoder on {args.dataset} ({len(train_set)} images, "
+    dist.say(f"training {model_config.layer_sizes} autoencoder on {config.data.label} ({len(train_set)} images, "
              f"{trainer.batches.loader} loader, {trainer.step_kind} step) on {runtime.name}{processes}, "
              f"{config.precision}")
     if runtime.precision_warning():
@@ -142,7 +144,7 @@ def train_locked(args, dist, config: TrainConfig, model_overrides: dict, save_pa
         from ..analysis.plots import loss_curve
 
         loss_curve(trainer.history.losses, args.plot, test_mse,
-                   title=f"{args.dataset}, bottleneck {model_config.bottleneck}: training loss")
+                   title=f"{config.data.label}, bottleneck {model_config.bottleneck}: training loss")
         print(f"saved loss curve to {args.plot}")
     print(f"done: train loss {trainer.history.losses[-1]:.6f}, test MSE {test_mse:.6f}, "
           f"{trainer.history.seconds[-1]:.1f}s training; saved {save_path}")

@@ -13,21 +13,41 @@ from .idx import read_split
 from .sources import PIXEL_MAX, check_name, split_name
 
 
+GREY, COLOUR = 1, 3  # channels
+
+
+def describe_size(shape) -> str:
+    """``28x28`` for grey images, ``64x64 colour`` for ``3 x 64 x 64``."""
+    channels, height, width = shape
+    return f"{height}x{width}" + (" colour" if channels == COLOUR else "")
+
+
 @dataclass
 class ImageSet:
-    """A whole split in memory: uint8 images ``N x H x W`` and int64 labels ``N``."""
+    """A whole split in memory: uint8 images ``N x C x H x W`` and int64 labels ``N``.
+
+    ``class_names[i]`` names label ``i``; empty when the labels are their own names (MNIST's digits).
+    """
 
     images: torch.Tensor
     labels: torch.Tensor
     name: str
     train: bool
+    class_names: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if self.images.dim() != 4 or self.images.dtype != torch.uint8:
+            raise ValueError(f"images must be uint8 N x C x H x W, got {self.images.dtype} {tuple(self.images.shape)}")
 
     def __len__(self) -> int:
         return self.images.shape[0]
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
-        return (1, *self.images.shape[1:])
+        return tuple(self.images.shape[1:])
+
+    def class_name(self, label: int) -> str:
+        return self.class_names[label] if self.class_names else str(label)
 
     @property
     def n_pixels(self) -> int:
@@ -46,15 +66,14 @@ class ImageSet:
         if input_dim != self.n_pixels:
             raise UserError(
                 f"{source} is for {input_dim}-pixel images (it expects {input_dim} pixels per image) "
-                f"but {self.name} images have {self.n_pixels} "
-                f"({'x'.join(map(str, self.image_shape[1:]))}); use the dataset it was trained on"
+                f"but {self.name} images have {self.n_pixels} ({describe_size(self.image_shape)}); "
+                "use the dataset it was trained on"
             )
 
     def check_same_size_as(self, other: "ImageSet") -> "ImageSet":
         """This split, if its images are the size of ``other``'s; a model fits one size only."""
-        if self.images.shape[1:] != other.images.shape[1:]:
-            size = "x".join(map(str, self.images.shape[1:]))
-            other_size = "x".join(map(str, other.images.shape[1:]))
+        if self.image_shape != other.image_shape:
+            size, other_size = describe_size(self.image_shape), describe_size(other.image_shape)
             raise UserError(f"the {self.name} {self.split} images are {size} but the {other.split} images are "
                             f"{other_size}; both splits must hold images of one size: replace the {self.split} files")
         return self
@@ -72,12 +91,12 @@ class ImageSet:
 def load_images(name: str, root: str | Path, train: bool, download: bool = True) -> ImageSet:
     """Read one split from its IDX files (downloading them when missing and allowed)."""
     images, labels = read_split(check_name(name), root, train, download)
-    return ImageSet(images=torch.from_numpy(images), labels=torch.from_numpy(labels).long(),
+    return ImageSet(images=torch.from_numpy(images)[:, None], labels=torch.from_numpy(labels).long(),
                     name=name, train=train)
 
 
 class PerImageTensors(Dataset):
-    """One ``1 x H x W`` float image and its label per item, as torchvision's ``ToTensor`` gives."""
+    """One ``C x H x W`` float image and its label per item, as torchvision's ``ToTensor`` gives."""
 
     def __init__(self, images: ImageSet):
         self.images = images
@@ -86,7 +105,7 @@ class PerImageTensors(Dataset):
         return len(self.images)
 
     def __getitem__(self, index: int):
-        return self.images.images[index][None].float().div(PIXEL_MAX), self.images.labels[index]
+        return self.images.images[index].float().div(PIXEL_MAX), self.images.labels[index]
 
 
 def streaming_loader(images: ImageSet, batch_size: int, shuffle: bool = True,

@@ -18,12 +18,15 @@ from pathlib import Path
 
 import torch
 
+from ..data.sources import DataConfig
 from ..errors import UserError
 from ..files import atomic_write
 from ..models.config import ModelConfig
 from ..models.mlp import MLPAutoencoder
 from . import validation
 from .validation import CONFIG_KEY, LAB_KEYS  # noqa: F401 - part of this module's interface
+
+DATA_KEY = "mnist_ae.data"  # where the DataConfig lives in the state dict's _metadata
 
 STATE_SUFFIX = ".state"
 NOT_READABLE = "not a readable PyTorch checkpoint (truncated, corrupt or another format)"
@@ -45,7 +48,10 @@ def save(path: str | Path, model: MLPAutoencoder, run_state: dict | None = None)
     weights = OrderedDict((k, v.detach().cpu().clone()) for k, v in model.state_dict().items())
     if run_state is not None:
         atomic_write(state_path(path), lambda tmp: torch.save({**run_state, "model": dict(weights)}, tmp))
-    weights._metadata = {"": {CONFIG_KEY: asdict(model.config)}}
+    metadata = {CONFIG_KEY: asdict(model.config)}
+    if run_state is not None:  # the data the run trained on, so other commands read it again
+        metadata[DATA_KEY] = DataConfig.from_dict(run_state["train_config"]).to_dict()
+    weights._metadata = {"": metadata}
     atomic_write(path, lambda tmp: torch.save(weights, tmp))
 
 
@@ -108,3 +114,16 @@ def load_run_state(path: str | Path) -> dict:
     if not isinstance(state, dict) or "epoch" not in state:
         raise UserError(f"{run_path} is not a run state written by train.py")
     return state
+
+
+def saved_data_config(path: str | Path) -> DataConfig | None:
+    """The data a checkpoint was trained on, when it says (the lab's own files do not)."""
+    state = safe_load(path)
+    saved = getattr(state, "_metadata", {}).get("", {}).get(DATA_KEY)
+    if saved is None:
+        return None
+    try:
+        return DataConfig.from_dict(dict(saved))
+    except (UserError, TypeError, ValueError) as err:
+        raise UserError(f"{path} records its training data wrongly ({str(err).splitlines()[0]}); pass --dataset "
+                        "to say which data to use") from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
+from ..data.sources import DEFAULT_TEST_FRACTION, DataConfig
 from ..errors import UserError
 from ..models.config import ModelConfig
 
@@ -36,7 +37,10 @@ class TrainConfig:
     train_noise: float = 0.0  # std of Gaussian noise on the inputs; targets stay clean
     clip_noise: bool = False  # clip the noisy inputs to [0, 1]
     seed: int | None = None
-    dataset: str = "mnist"
+    dataset: str = "mnist"  # a named set, or the absolute path of a folder, .npz or .npy
+    image_size: tuple[int, int] | None = None
+    channels: int | None = None
+    test_fraction: float = DEFAULT_TEST_FRACTION
     loader: str = "auto"
     precision: str = "fp32"
     step: str = "auto"
@@ -54,10 +58,16 @@ class TrainConfig:
                                 f"{'greater than' if name == 'lr' else 'of at least'} 0, got {value}")
         if not isinstance(self.clip_noise, bool):
             raise UserError(f"clip noise must be true or false, got {self.clip_noise!r}")
+        self.image_size = self.data.image_size  # DataConfig checks the data settings and makes a tuple
         for name, allowed in (("loss", LOSSES), ("schedule", SCHEDULES), ("loader", LOADERS),
                               ("precision", PRECISIONS), ("step", STEPS)):
             if getattr(self, name) not in allowed:
                 raise UserError(f"unknown {name} {getattr(self, name)!r}; choose one of: {', '.join(allowed)}")
+
+    @property
+    def data(self) -> DataConfig:
+        return DataConfig(dataset=self.dataset, image_size=self.image_size, channels=self.channels,
+                          test_fraction=self.test_fraction)
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":

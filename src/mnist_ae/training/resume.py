@@ -20,7 +20,7 @@ from .trainer import Trainer
 
 # Settings that shape the optimizer, the schedule or the data order; -e may grow (see below).
 MUST_MATCH = ("recipe", "batch_size", "lr", "weight_decay", "loss", "schedule", "train_noise",
-              "clip_noise", "dataset", "loader", "precision", "step")
+              "clip_noise", "dataset", "image_size", "channels", "test_fraction", "loader", "precision", "step")
 DEVICE_NAMES = {"cpu": "the CPU", "cuda": "a GPU"}
 
 
