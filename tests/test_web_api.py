@@ -336,9 +336,11 @@ def test_serve_rejects_a_bad_port(tiny_checkpoint, capsys, argv, says):
 
 def test_serve_defaults_to_this_machine_only():
     from mnist_ae.cli import build_parser
+    from mnist_ae.cli.args import data_config
 
     args = build_parser().parse_args(["serve", "-l", "MLP.8.pth"])
-    assert (args.host, args.port, args.data_root, args.dataset) == ("127.0.0.1", 8000, "./data", "mnist")
+    assert (args.host, args.port, args.data_root) == ("127.0.0.1", 8000, "./data")
+    assert args.dataset is None and data_config(args).dataset == "mnist"  # the checkpoint's data, else mnist
 
 
 # Schema-driven fuzzing: schemathesis draws requests for every operation from the app's own
