@@ -162,7 +162,8 @@ def interpolation_figure(model: MLPAutoencoder, images: ImageSet, pairs, title: 
     indices = pick_examples(images, pairs)
     strips = torch.stack([model.interpolate(images.image(a).to(device), images.image(b).to(device), n_steps).cpu()
                           for a, b in indices])
-    rows = [f"{ca} to {cb}\n(images {a}, {b})" for (ca, cb), (a, b) in zip(pairs, indices)]
+    rows = [f"{images.class_name(ca)} to {images.class_name(cb)}\n(images {a}, {b})"
+            for (ca, cb), (a, b) in zip(pairs, indices)]
     cols = [f"{s / (n_steps - 1):.2f}" for s in range(n_steps)]
     return grid_figure(strips, model.config.image_shape, rows, cols,
                        f"{title}\ndecoded straight lines between two test images' codes",

@@ -1,0 +1,300 @@
+"""The readers of users' own images: folders in three layouts, .npz and .npy arrays, and the cache
+of decoded folders. Every dataset is written here, small, with Pillow and numpy."""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mnist_ae.data import cache, folders
+from mnist_ae.data.arrays import read_npy, read_npz
+from mnist_ae.data.folders import read_folder
+from mnist_ae.errors import UserError
+
+SIDE = 8
+RGB_PIXEL, RGB_LUMA = (200, 100, 50), 124  # 0.299*200 + 0.587*100 + 0.114*50 = 124.2
+DARK_PIXEL, DARK_LUMA = (10, 20, 30), 18  # 2.99 + 11.74 + 3.42 = 18.15
+ONE_SECOND_NS = 10**9
+
+
+def refused(match: str, call, *args, **kwargs) -> str:
+    """The one-line message ``call`` is refused with, checked to contain ``match``."""
+    with pytest.raises(UserError) as caught:
+        call(*args, **kwargs)
+    message = str(caught.value)
+    assert "\n" not in message and match in message, message
+    return message
+
+
+def save(path: Path, value, size=(SIDE, SIDE), fmt=None) -> Path:
+    """An image of one colour (an int: grey, a tuple: RGB), ``size`` as (height, width)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shape = size if isinstance(value, int) else (*size, 3)
+    Image.fromarray(np.full(shape, value, dtype=np.uint8)).save(path, format=fmt)
+    return path
+
+
+def class_folder(root: Path, counts: dict) -> Path:
+    """``root/<class>/000.png ...``, image i of each class all of grey level i."""
+    for name, n in counts.items():
+        for i in range(n):
+            save(root / name / f"{i:03d}.png", i)
+    return root
+
+
+def pooled(splits) -> np.ndarray:
+    """The images of both splits together, for checks that do not care which split has which."""
+    return np.concatenate([splits.train_images, splits.test_images])
+
+
+def test_imagefolder_with_train_and_test(tmp_path):
+    for split, n in (("train", 4), ("test", 2)):
+        class_folder(tmp_path / split, {"cat": n, "dog": n})
+    splits = read_folder(tmp_path)
+    assert splits.train_images.shape == (8, 1, SIDE, SIDE) and splits.test_images.shape == (4, 1, SIDE, SIDE)
+    assert splits.train_images.dtype == np.uint8 and splits.train_images.flags.c_contiguous
+    assert splits.class_names == ("cat", "dog") and splits.skipped == () and "ImageFolder, train/test" in splits.source
+    assert splits.train_labels.tolist() == [0] * 4 + [1] * 4 and splits.train_labels.dtype == np.int64
+    assert splits.test_labels.tolist() == [0, 0, 1, 1] and splits.split_note == "test/ folder"
+    assert splits.train_images[:4, 0, 0, 0].tolist() == [0, 1, 2, 3]  # files in name order
+
+
+def test_class_folders_held_out_by_seed(tmp_path):
+    data = class_folder(tmp_path / "data", {"a": 30, "b": 10})
+    first, again = read_folder(data, seed=1), read_folder(data, seed=1, cache_dir=tmp_path / "elsewhere")
+    other = read_folder(data, seed=2)
+    assert np.array_equal(first.test_images, again.test_images)
+    assert not np.array_equal(first.test_images, other.test_images)
+    assert len(first.test_labels) == 4 and sorted(first.test_labels.tolist()) == [0, 0, 0, 1]  # 10% of each class
+    assert len(first.train_labels) == 36 and "hold-out per class (seed 1)" in first.split_note
+
+
+def test_flat_folder_has_no_classes(tmp_path):
+    for i in range(10):
+        save(tmp_path / f"{i}.png", i)
+    (tmp_path / "README.txt").write_text("not an image, and not a .png: ignored")
+    save(tmp_path / ".hidden.png", 0).write_bytes(b"hidden files are never read")
+    splits = read_folder(tmp_path, test_fraction=0.2)
+    assert splits.class_names == ("all",) and "flat" in splits.source
+    assert len(splits.train_labels) == 8 and len(splits.test_labels) == 2 and not splits.train_labels.any()
+    assert sorted(pooled(splits)[:, 0, 0, 0].tolist()) == list(range(10))
+
+
+def test_jpeg_bmp_gif_and_16_bit_png(tmp_path):
+    save(tmp_path / "b.jpg", 128, fmt="JPEG")
+    Image.fromarray(np.full((SIDE, SIDE), 257 * 100, dtype=np.uint16)).save(tmp_path / "c.png")  # 16 bits
+    palette = Image.new("P", (SIDE, SIDE), 60)
+    palette.putpalette([level for i in range(256) for level in (i, i, i)])  # a palette of greys
+    palette.save(tmp_path / "d.gif")
+    grey = read_folder(tmp_path, test_fraction=0.4)
+    assert sorted(pooled(grey).reshape(3, -1)[:, 0]) == [60, 100, 128]
+    save(tmp_path / "a.bmp", (1, 2, 3))
+    images = pooled(read_folder(tmp_path, test_fraction=0.25))
+    assert images.shape == (4, 3, SIDE, SIDE)  # one colour image makes all colour
+    assert sorted(images[:, :, 0, 0].tolist()) == [[1, 2, 3], [60] * 3, [100] * 3, [128] * 3]
+
+
+def test_npz_uint8_with_test_split_and_labels(tmp_path):
+    x_train = np.arange(4 * 5 * 6, dtype=np.uint8).reshape(4, 5, 6)
+    np.savez(tmp_path / "d.npz", x_train=x_train, y_train=np.array([7, 3, 7, 3]),
+             x_test=x_train[:2], y_test=np.array([[3], [9]]))  # Keras' CIFAR keeps labels as N x 1
+    splits = read_npz(tmp_path / "d.npz")
+    assert splits.train_images.shape == (4, 1, 5, 6) and np.array_equal(splits.train_images[:, 0], x_train)
+    assert splits.class_names == ("3", "7", "9")
+    assert splits.train_labels.tolist() == [1, 0, 1, 0] and splits.test_labels.tolist() == [0, 2]
+    assert splits.split_note == "x_test" and splits.source == f"npz {tmp_path / 'd.npz'}"
+
+
+def test_npz_floats_rounded_and_colour_channels_last(tmp_path):
+    floats = np.array([0.0, 0.2, 0.5, 1.0], dtype=np.float32).reshape(1, 1, 4)
+    rgba = np.zeros((2, 1, 1, 4), dtype=np.uint8)
+    rgba[..., :3], rgba[..., 3] = RGB_PIXEL, 9
+    np.savez(tmp_path / "f.npz", x_train=floats.repeat(2, 0), x_test=floats)
+    np.savez(tmp_path / "c.npz", x_train=rgba, x_test=rgba)
+    assert read_npz(tmp_path / "f.npz").test_images.ravel().tolist() == [0, 51, 128, 255]  # 127.5 rounds up
+    colour = read_npz(tmp_path / "c.npz")
+    assert colour.train_images.shape == (2, 3, 1, 1) and colour.train_images[0, :, 0, 0].tolist() == list(RGB_PIXEL)
+    assert read_npz(tmp_path / "c.npz", channels=1).test_images[0].ravel().tolist() == [RGB_LUMA]
+
+
+def test_npy_and_npz_without_x_test_held_out(tmp_path):
+    np.savez(tmp_path / "d.npz", x_train=np.zeros((20, 3, 3), np.uint8), y_train=np.arange(20) % 2)
+    labelled = read_npz(tmp_path / "d.npz", test_fraction=0.2, seed=5)
+    assert sorted(labelled.test_labels.tolist()) == [0, 0, 1, 1] and "seeded 20% hold-out" in labelled.split_note
+    np.save(tmp_path / "x.npy", np.arange(50, dtype=np.uint8).reshape(50, 1, 1).repeat(2, 1))
+    splits, again = (read_npy(tmp_path / "x.npy", seed=3) for _ in range(2))
+    assert splits.test_images.shape == (5, 1, 2, 1) and splits.train_images.shape == (45, 1, 2, 1)
+    assert np.array_equal(splits.test_images, again.test_images)
+    assert not np.array_equal(splits.test_images, read_npy(tmp_path / "x.npy", seed=4).test_images)
+    assert sorted(pooled(splits)[:, 0, 0, 0].tolist()) == list(range(50)) and splits.class_names == ("all",)
+    assert splits.split_note == "seeded 10% hold-out (seed 3)"
+
+
+def test_channels_converted_exactly(tmp_path):
+    colour = np.zeros((2, 1, 2, 3), np.uint8)
+    colour[:, 0, 0], colour[:, 0, 1] = RGB_PIXEL, DARK_PIXEL
+    np.save(tmp_path / "c.npy", colour)
+    grey = read_npy(tmp_path / "c.npy", channels=1)
+    assert grey.train_images.shape == (1, 1, 1, 2) and grey.train_images.ravel().tolist() == [RGB_LUMA, DARK_LUMA]
+    np.save(tmp_path / "g.npy", np.full((2, 2, 2), 77, np.uint8))
+    assert read_npy(tmp_path / "g.npy", channels=3).test_images.shape == (1, 3, 2, 2)
+    for name, value in (("a", RGB_PIXEL), ("b", DARK_PIXEL), ("c", 77)):
+        save(tmp_path / "f" / f"{name}.png", value)
+    as_grey = pooled(read_folder(tmp_path / "f", channels=1, test_fraction=0.4))
+    assert sorted(as_grey[:, 0, 0, 0].tolist()) == [DARK_LUMA, 77, RGB_LUMA]
+    as_colour = pooled(read_folder(tmp_path / "f", channels=3, test_fraction=0.4))
+    assert sorted(as_colour[:, :, 0, 0].tolist()) == sorted([list(RGB_PIXEL), list(DARK_PIXEL), [77] * 3])
+
+
+def test_image_size_resizes_and_mixed_sizes_refused(tmp_path):
+    for i, size in enumerate([(28, 28)] * 3 + [(32, 32)] * 2 + [(48, 64)]):
+        save(tmp_path / f"{i}.png", 90, size=size)
+    refused("found 3 sizes: 28x28 (3 images), 32x32 (2), 48x64 (1); pass --image-size H W", read_folder, tmp_path)
+    splits = read_folder(tmp_path, image_size=(20, 10))
+    assert splits.train_images.shape[1:] == (1, 20, 10) and len(splits.test_images) == 1
+    assert (splits.train_images == 90).all() and (splits.test_images == 90).all()  # a flat image stays flat
+
+
+def test_bad_files_refused_or_skipped(tmp_path):
+    class_folder(tmp_path, {"a": 5, "b": 5})
+    (tmp_path / "a" / "junk.png").write_bytes(b"not a png at all")
+    whole = (tmp_path / "b" / "000.png").read_bytes()
+    (tmp_path / "b" / "cut.png").write_bytes(whole[: len(whole) // 2])
+    message = refused("junk.png", read_folder, tmp_path)
+    assert "and 1 other file" in message and "--skip-bad-images" in message
+    splits = read_folder(tmp_path, skip_bad=True)
+    assert sorted(Path(s).name for s in splits.skipped) == ["cut.png", "junk.png"]
+    assert len(splits.train_labels) + len(splits.test_labels) == 10
+    assert read_folder(tmp_path, skip_bad=True).skipped == splits.skipped  # from the cache too
+
+
+def test_folders_refused_in_one_line(tmp_path):
+    refused("does not exist", read_folder, tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    refused("holds no images", read_folder, tmp_path / "empty")
+    class_folder(tmp_path / "split" / "train", {"a": 2, "b": 2, "c": 2})
+    class_folder(tmp_path / "split" / "test", {"a": 1, "b": 1, "d": 1})
+    refused("only in train/: c; only in test/: d", read_folder, tmp_path / "split")
+    class_folder(tmp_path / "one" / "train", {"a": 2})
+    refused("has train/ but no test/", read_folder, tmp_path / "one")
+    class_folder(tmp_path / "mixed", {"a": 2})
+    save(tmp_path / "mixed" / "loose.png", 1)
+    refused("both loose images (loose.png)", read_folder, tmp_path / "mixed")
+    class_folder(tmp_path / "hollow", {"a": 2})
+    (tmp_path / "hollow" / "b").mkdir()
+    refused("class folder(s) b in", read_folder, tmp_path / "hollow")
+    refused("--image-size", read_folder, tmp_path / "mixed", image_size=(0, 5))
+    refused("--test-fraction", read_folder, tmp_path / "mixed", test_fraction=1.0)
+    refused("--channels", read_folder, tmp_path / "mixed", channels=2)
+
+
+def test_arrays_refused_in_one_line(tmp_path):
+    np.savez(tmp_path / "keys.npz", images=np.zeros((2, 2, 2)), labels=np.zeros(2))
+    refused("has no x_train array (it holds: images, labels)", read_npz, tmp_path / "keys.npz")
+    for name, x in [("nan", np.full((2, 2, 2), np.nan)), ("big", np.full((2, 2, 2), 1.5)),
+                    ("int", np.full((2, 2, 2), 256)), ("shape", np.zeros((2, 1, 5, 5)))]:
+        np.save(tmp_path / f"{name}.npy", x)
+    refused("NaN", read_npy, tmp_path / "nan.npy")
+    refused("float pixels must be 0-1", read_npy, tmp_path / "big.npy")
+    refused("integers 256 to 256", read_npy, tmp_path / "int.npy")
+    refused("channels last", read_npy, tmp_path / "shape.npy")
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    refused("not a readable numpy .npy", read_npy, tmp_path / "objects.npy")
+    (tmp_path / "text.npz").write_text("hello")
+    refused("not a readable numpy .npz file (not numpy data)", read_npz, tmp_path / "text.npz")
+    refused("holds one array", read_npz, tmp_path / "int.npy")
+    refused("does not exist", read_npz, tmp_path / "gone.npz")
+    np.savez(tmp_path / "half.npz", x_train=np.zeros((2, 2, 2)), x_test=np.zeros((2, 2, 2)), y_train=np.zeros(2))
+    refused("has y_train but no y_test", read_npz, tmp_path / "half.npz")
+
+
+def counting_decoder(monkeypatch) -> list:
+    calls = []
+    real = folders.decode_files
+    monkeypatch.setattr(folders, "decode_files", lambda *a, **k: calls.append(1) or real(*a, **k))
+    return calls
+
+
+def test_cache_hit_does_not_decode(tmp_path, monkeypatch):
+    class_folder(tmp_path, {"a": 6, "b": 4})
+    first = read_folder(tmp_path, image_size=(4, 4))
+    monkeypatch.setattr(folders, "decode_files", None)  # decoding would fail now
+    again = read_folder(tmp_path, image_size=(4, 4))
+    for name in ("train_images", "train_labels", "test_images", "test_labels"):
+        assert np.array_equal(getattr(first, name), getattr(again, name))
+    assert (again.class_names, again.split_note, again.source) == (first.class_names, first.split_note, first.source)
+    assert again.train_images.flags.writeable  # copy-on-write: torch takes it without a warning
+    with pytest.raises(TypeError):  # another setting is another entry, decoded afresh
+        read_folder(tmp_path, image_size=(5, 5))
+
+
+def test_changed_folder_is_read_again(tmp_path, monkeypatch):
+    class_folder(tmp_path, {"a": 4})
+    calls = counting_decoder(monkeypatch)
+    read_folder(tmp_path)
+    read_folder(tmp_path)
+    assert len(calls) == 1
+    touched = (tmp_path / "a" / "001.png").stat()
+    os.utime(tmp_path / "a" / "001.png", ns=(touched.st_atime_ns, touched.st_mtime_ns + ONE_SECOND_NS))
+    read_folder(tmp_path)
+    save(tmp_path / "a" / "new.png", 200)
+    splits = read_folder(tmp_path)
+    assert len(calls) == 3 and len(splits.train_labels) + len(splits.test_labels) == 5
+
+
+@pytest.mark.parametrize("damage", ["truncate part", "drop part", "foreign header", "old format", "garbage header"])
+def test_damaged_cache_is_rebuilt(tmp_path, monkeypatch, damage):
+    class_folder(tmp_path, {"a": 5, "b": 5})
+    good = read_folder(tmp_path)
+    entry = tmp_path / cache.CACHE_FOLDER_NAME
+    header, part = next(entry.glob("folder-*.json")), next(entry.glob("folder-*.train_images.npy"))
+    fields = json.loads(header.read_text())
+    damages = {"truncate part": lambda: part.write_bytes(part.read_bytes()[:-3]), "drop part": part.unlink,
+               "garbage header": lambda: header.write_bytes(b"\x00{not json"),
+               "old format": lambda: header.write_text(json.dumps({**fields, "format": cache.FORMAT_VERSION - 1})),
+               "foreign header": lambda: header.write_text(json.dumps({**fields, "key": "0" * 64}))}
+    damages[damage]()
+    calls = counting_decoder(monkeypatch)
+    rebuilt = read_folder(tmp_path)
+    assert len(calls) == 1 and np.array_equal(rebuilt.train_images, good.train_images)
+    read_folder(tmp_path)
+    assert len(calls) == 1  # the rebuilt entry is trusted again
+
+
+def test_cache_locations(tmp_path, monkeypatch):
+    class_folder(tmp_path / "data", {"a": 3})
+    refused("--cache-dir", read_folder, tmp_path / "data", cache_dir=tmp_path / "data" / "a" / "000.png")
+    read_folder(tmp_path / "data", cache_dir=tmp_path / "mine")
+    assert list((tmp_path / "mine").glob("folder-*.json")) and not (tmp_path / "data" / ".mnist-ae-cache").exists()
+    for _ in range(2):  # a cache folder made inside the data is tagged, and so never taken for a class
+        assert read_folder(tmp_path / "data", cache_dir=tmp_path / "data" / "cache").class_names == ("a",)
+    # a data folder where no cache folder can be made: the user-wide one is used instead
+    (tmp_path / "data" / cache.CACHE_FOLDER_NAME).write_text("in the way")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user"))
+    read_folder(tmp_path / "data")
+    assert list((tmp_path / "user" / "mnist-ae" / "folders").glob("folder-*.json"))
+
+
+def test_old_entries_pruned(tmp_path):
+    class_folder(tmp_path, {"a": 3})
+    for size in range(1, cache.KEEP_ENTRIES + 4):
+        read_folder(tmp_path, image_size=(size, size))
+    (tmp_path / cache.CACHE_FOLDER_NAME / "notes.json").write_text("not ours: never pruned")
+    read_folder(tmp_path, image_size=(30, 30))
+    left = list((tmp_path / cache.CACHE_FOLDER_NAME).iterdir())
+    assert len([p for p in left if p.name.startswith("folder-")]) == cache.KEEP_ENTRIES * 5
+    assert (tmp_path / cache.CACHE_FOLDER_NAME / "notes.json").exists()
+
+
+def test_worker_processes_give_the_same_images(tmp_path, monkeypatch):
+    class_folder(tmp_path, {"a": 40, "b": 30})
+    (tmp_path / "a" / "junk.png").write_bytes(b"junk")
+    serial = read_folder(tmp_path, skip_bad=True, cache_dir=tmp_path / "one")
+    used, real = [], folders.decode_in_processes
+    monkeypatch.setattr(folders, "decode_in_processes", lambda *args: used.append(1) or real(*args))
+    monkeypatch.setattr(folders, "MIN_PARALLEL_FILES", 0)
+    parallel = read_folder(tmp_path, skip_bad=True, cache_dir=tmp_path / "two", progress=True)
+    assert used and np.array_equal(serial.train_images, parallel.train_images) and serial.skipped == parallel.skipped
