@@ -21,7 +21,7 @@ from mnist_ae.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
 from mnist_ae.web.app import create_app
 from mnist_ae.web.explorer import Explorer
 from mnist_ae.web.limits import BodyLimit
-from mnist_ae.web.schemas import BODY_MARGIN_BYTES, MAX_NUMBER_CHARS, max_body_bytes
+from mnist_ae.web.schemas import BODY_MARGIN_BYTES, MAX_NUMBER_CHARS, MAX_UPLOAD_BYTES, max_body_bytes
 from mnist_ae.web.server import running
 
 INPUT_DIM, BOTTLENECK = 784, 4
@@ -91,35 +91,42 @@ def read_answer(sock: socket.socket, method: str = "POST") -> tuple[int, bytes]:
     return answer.status, answer.read()
 
 
-def assert_is_the_413(status: int, body: bytes) -> None:
+# Each path's cap and a word its 413 must carry: JSON bodies are capped for the model, uploads at 5 MB.
+CAPS = {"/api/encode": (LIMIT, "784 pixels"), "/api/upload": (MAX_UPLOAD_BYTES, "image file of at most 5 MB")}
+
+
+def assert_is_the_413(status: int, body: bytes, path: str = "/api/encode") -> None:
     assert status == 413, body
     detail = json.loads(body)["detail"]
-    assert f"limit of {LIMIT} bytes" in detail and "784 pixels" in detail and "\n" not in detail
+    limit, advice = CAPS[path]
+    assert f"limit of {limit} bytes" in detail and advice in detail and "\n" not in detail
 
 
+@pytest.mark.parametrize("path", list(CAPS))
 @pytest.mark.parametrize("framing", ["content-length", "chunked"])
-def test_an_oversized_body_gets_413_at_once_and_no_server_memory(server, framing):
+def test_an_oversized_body_gets_413_at_once_and_no_server_memory(server, framing, path):
     """The client sends the headers and (chunked) just past the limit, then waits: the 413 must come
     without the rest. Then it sends the other 50 MB anyway, which the server reads past and drops,
     and the same connection still serves the next request."""
     host, port = server
+    limit = CAPS[path][0]
     framing_header = (f"Content-Length: {HOSTILE_BYTES}" if framing == "content-length"
                       else "Transfer-Encoding: chunked")
     frame = (lambda data: data) if framing == "content-length" else chunked
     with MemoryGrowth() as growth, socket.create_connection((host, port)) as sock:
         sock.settimeout(ANSWER_TIMEOUT_S)
         start = time.perf_counter()
-        sock.sendall(f"POST /api/encode HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
                      f"{framing_header}\r\n\r\n".encode())
         sent = 0
         if framing == "chunked":  # a chunked body shows its size only as it streams
-            while sent <= LIMIT:
+            while sent <= limit:
                 sock.sendall(chunked(b" " * CHUNK))
                 sent += CHUNK
         status, body = read_answer(sock)
         seconds = time.perf_counter() - start
-        assert_is_the_413(status, body)
-        assert sent <= LIMIT + CHUNK  # answered before the client sent any more
+        assert_is_the_413(status, body, path)
+        assert sent <= limit + CHUNK  # answered before the client sent any more
 
         block = b" " * 2**20
         while sent < HOSTILE_BYTES:
@@ -130,7 +137,7 @@ def test_an_oversized_body_gets_413_at_once_and_no_server_memory(server, framing
         sock.sendall(f"GET /api/info HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
         status, info = read_answer(sock, "GET")
         assert status == 200 and json.loads(info)["bottleneck"] == BOTTLENECK
-    print(f"\n{framing}: 413 after {seconds * 1000:.1f} ms, {sent >> 20} MB sent in all, "
+    print(f"\n{path} {framing}: 413 after {seconds * 1000:.1f} ms, {sent >> 20} MB sent in all, "
           f"{growth.field} grew {growth.mb:.1f} MB")
     assert growth.mb < MAX_GROWTH_MB
 
@@ -193,22 +200,40 @@ def test_the_largest_legal_request_is_accepted_and_one_byte_more_is_not(client):
     assert_is_the_413(answer.status_code, answer.content)
 
 
+def post_chunked(server, path: str, body: bytes, piece: int = 1000) -> tuple[int, bytes]:
+    """``body`` sent chunked in small pieces, so only the streamed count can tell its size."""
+    host, port = server
+    with socket.create_connection((host, port)) as sock:
+        sock.settimeout(ANSWER_TIMEOUT_S)
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                     "Transfer-Encoding: chunked\r\n\r\n".encode())
+        for start in range(0, len(body), piece):
+            sock.sendall(chunked(body[start:start + piece]))
+        sock.sendall(b"0\r\n\r\n")
+        return read_answer(sock)
+
+
 def test_the_limit_holds_exactly_for_a_chunked_body_too(server):
     """The streamed count, not the header, decides here: LIMIT bytes pass, LIMIT + 1 do not."""
-    host, port = server
     for extra, expected in ((0, 200), (1, 413)):
-        body = largest_legal_body(extra)
-        with socket.create_connection((host, port)) as sock:
-            sock.settimeout(ANSWER_TIMEOUT_S)
-            sock.sendall(f"POST /api/encode HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-                         "Transfer-Encoding: chunked\r\n\r\n".encode())
-            for start in range(0, len(body), 1000):
-                sock.sendall(chunked(body[start:start + 1000]))
-            sock.sendall(b"0\r\n\r\n")
-            status, answer = read_answer(sock)
+        status, answer = post_chunked(server, "/api/encode", largest_legal_body(extra))
         assert status == expected, answer
         if expected == 200:
             assert len(json.loads(answer)["code"]) == BOTTLENECK
+
+
+def test_uploads_have_their_own_larger_cap_and_it_opens_no_other_path(server, client):
+    """A file of exactly the cap is read whole (and is no image: 422); one byte more is 413, with
+    Content-Length or chunked. The JSON paths keep their small cap."""
+    for extra, expected in ((0, 422), (1, 413)):
+        body = b"\0" * (MAX_UPLOAD_BYTES + extra)
+        status, answer = post_chunked(server, "/api/upload", body, CHUNK)
+        assert status == expected, answer
+        answer = client.post("/api/upload", content=body, headers={"content-type": "application/octet-stream"})
+        assert answer.status_code == expected, answer.text
+    assert_is_the_413(status, answer.content, "/api/upload")
+    for path in ("/api/encode", "/api/reconstruct-pixels"):
+        assert_is_the_413(*post_chunked(server, path, b" " * (LIMIT + 1)))
 
 
 def test_the_limit_is_sized_from_the_model():
@@ -223,9 +248,11 @@ def test_openapi_states_the_limit_and_documents_the_413(client):
     schema = client.get("/openapi.json").json()
     description = schema["info"]["description"]
     assert f"{LIMIT} bytes" in description and "413" in description and "JSON numbers" in description
-    for path in ("/api/encode", "/api/decode"):
+    assert f"{MAX_UPLOAD_BYTES} bytes" in description
+    for path, limit in (("/api/encode", LIMIT), ("/api/decode", LIMIT), ("/api/reconstruct-pixels", LIMIT),
+                        ("/api/upload", MAX_UPLOAD_BYTES)):
         documented = schema["paths"][path]["post"]["responses"]["413"]
-        assert str(LIMIT) in documented["description"]
+        assert str(limit) in documented["description"]
         assert documented["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorOut")
 
 
@@ -235,7 +262,8 @@ def test_small_bodies_on_other_calls_are_untouched(client):
     assert answer.status_code == 200 and len(answer.json()["pixels"]) == INPUT_DIM
 
 
-def drive(max_bytes: int, chunks: list[bytes], headers=()) -> tuple[list[dict], int | None]:
+def drive(max_bytes: int, chunks: list[bytes], headers=(), path: str = "/",
+          paths=None) -> tuple[list[dict], int | None]:
     """Run BodyLimit over a bare ASGI app that reads the whole body and lets any error escape."""
     seen: list[int] = []
 
@@ -260,8 +288,8 @@ def drive(max_bytes: int, chunks: list[bytes], headers=()) -> tuple[list[dict], 
     async def send(message):
         sent.append(message)
 
-    scope = {"type": "http", "method": "POST", "path": "/", "headers": list(headers)}
-    asyncio.run(BodyLimit(app, max_bytes, "send less")(scope, receive, send))
+    scope = {"type": "http", "method": "POST", "path": path, "headers": list(headers)}
+    asyncio.run(BodyLimit(app, max_bytes, "send less", paths)(scope, receive, send))
     return sent, (seen[0] if seen else None)
 
 
@@ -274,3 +302,10 @@ def test_the_middleware_works_on_any_asgi_app():
         "detail": "the request body is over this server's limit of 10 bytes; send less"}
     sent, seen = drive(10, [b"1"], headers=[(b"content-length", b"11")])  # refused before it is read
     assert sent[0]["status"] == 413 and seen is None
+    paths = {"/big": (20, "send a smaller file")}  # a path with its own cap; the others keep the default
+    assert drive(10, [b"12345"] * 3, path="/big", paths=paths)[1] == 15
+    sent, _ = drive(10, [b"1" * 21], path="/big", paths=paths)
+    assert json.loads(sent[1]["body"])["detail"].endswith("limit of 20 bytes; send a smaller file")
+    sent, seen = drive(10, [b"1" * 15], path="/small", paths=paths)
+    assert sent[0]["status"] == 413 and seen is None
+

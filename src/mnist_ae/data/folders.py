@@ -201,11 +201,10 @@ def decode_files(paths: list[str], image_size, progress: bool) -> list[np.ndarra
 
 
 def decode_in_processes(chunks, image_size, workers: int, bar) -> list[np.ndarray | str]:
-    """Processes, not threads. Measured on this 2-core machine, 5,000 28x28 grey PNGs: one core
-    0.50-0.57 s, two threads 0.93-0.97 s (slower: for small images Python's own work per file
-    holds the GIL far longer than the decoder, which releases it), two processes 0.33-0.38 s;
-    2,000 128x128 JPEGs resized to 28x28: 1.23, 0.87 and 0.66 s. Python's default start method
-    is kept (fork on Linux before 3.14; it starts in milliseconds)."""
+    """Processes, not threads: for small images Python's own work per file holds the GIL far longer
+    than the decoder, which releases it, so threads were slower than one core here
+    (docs/own-images.md has the measurements). Python's default start method is kept (fork on
+    Linux before 3.14; it starts in milliseconds)."""
     with ProcessPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(decode_chunk, chunk, image_size) for chunk in chunks]
         for future in as_completed(futures):

@@ -12,14 +12,19 @@ from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
 from ..errors import UserError
 from ..analysis.config import LAB_NOISE_STD
+from ..data.images import describe_size
 from .explorer import Explorer, pixels
 from .limits import BodyLimit
+from .uploads import FORMAT_NAMES, MAX_UPLOAD_PIXELS, MAX_UPLOAD_SIDE, read_upload
 from .schemas import (
     MAX_NUMBER_CHARS,
+    MAX_UPLOAD_BYTES,
+    MAX_UPLOAD_MB,
     NOISE_MAX,
     SEED_MAX,
     STEPS_DEFAULT,
@@ -32,8 +37,10 @@ from .schemas import (
     ImageOut,
     InfoOut,
     InterpolateOut,
+    PixelsReconstructOut,
     ReconstructOut,
     Split,
+    UploadOut,
     max_body_bytes,
     request_models,
 )
@@ -47,6 +54,11 @@ BAD_BODY = {**BAD_INPUT, 400: {"model": ErrorOut, "description": "the body could
 INDEX_HELP = "image index in the split, from 0 to its size - 1 (see /api/info)"
 Index = Annotated[int, Query(ge=0, description=INDEX_HELP)]
 SplitQuery = Annotated[Split, Query(description="which split the indices refer to")]
+UPLOAD_PATH = "/api/upload"
+# The body is the file itself, not JSON; FastAPI cannot infer that from a handler that reads it raw.
+UPLOAD_BODY = {"required": True, "description": f"the image file's own bytes ({FORMAT_NAMES}); "
+               "Content-Type application/octet-stream or the image's type",
+               "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
 
 
 def describe_validation_error(err: RequestValidationError) -> str:
@@ -72,21 +84,31 @@ def create_app(explorer: Explorer) -> FastAPI:
     body_limit = max_body_bytes(config.input_dim, config.bottleneck)
     bad_body = {**BAD_BODY, 413: {"model": ErrorOut, "description":
                                   f"the body is over the {body_limit}-byte limit; refused, never read whole"}}
+    bad_upload = {**BAD_INPUT, 413: {"model": ErrorOut, "description":
+                                     f"the file is over the {MAX_UPLOAD_BYTES}-byte upload limit; "
+                                     "refused, never read whole"}}
+    channels, height, width = explorer.shape
 
     app = FastAPI(
         title="mnist-ae explorer",
         version=__version__,
         description=f"Reconstruct, denoise, interpolate and decode with a {config.input_dim}-"
-                    f"{config.hidden}-{config.bottleneck} MLP autoencoder on {explorer.dataset}. "
-                    "Images are flat row-major lists of pixels in [0, 1]. "
+                    f"{config.hidden}-{config.bottleneck} MLP autoencoder on {explorer.dataset} "
+                    f"({describe_size(explorer.shape)} images). "
+                    f"Images are flat lists of {channels} x {height} x {width} pixels in [0, 1], "
+                    "channel-major (colour: the red plane, then green, then blue), each plane row-major. "
                     f"Request bodies are limited to {body_limit} bytes ({config.input_dim} numbers of up "
-                    f"to {MAX_NUMBER_CHARS} characters each, plus room for the rest); a larger body gets "
+                    f"to {MAX_NUMBER_CHARS} characters each, plus room for the rest), and uploads to "
+                    f"{MAX_UPLOAD_BYTES} bytes (an image of up to {MAX_UPLOAD_PIXELS} pixels and "
+                    f"{MAX_UPLOAD_SIDE} on a side, else 422); a larger body gets "
                     "413 as soon as it passes the limit, never read whole. The numbers in a body must "
                     'be JSON numbers: strings such as "0.5", booleans and null get 422.',
     )
     app.add_middleware(BodyLimit, max_bytes=body_limit,
                        advice=f"send one image ({config.input_dim} pixels) or one code "
-                              f"({config.bottleneck} numbers) per request, as plain JSON numbers")
+                              f"({config.bottleneck} numbers) per request, as plain JSON numbers",
+                       paths={UPLOAD_PATH: (MAX_UPLOAD_BYTES,
+                                            f"send an image file of at most {MAX_UPLOAD_MB} MB")})
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, err: RequestValidationError):
@@ -99,7 +121,8 @@ def create_app(explorer: Explorer) -> FastAPI:
     @app.get("/api/info", response_model=InfoOut, summary="the model, the dataset and the input limits")
     def info():
         return InfoOut(
-            dataset=explorer.dataset, image_shape=list(explorer.image_shape),
+            dataset=explorer.dataset, image_shape=list(explorer.image_shape), channels=channels,
+            class_names=explorer.class_names, upload_max_bytes=MAX_UPLOAD_BYTES,
             splits={name: len(images) for name, images in explorer.splits.items()},
             bottleneck=config.bottleneck, hidden=config.hidden, code_activation=config.code_activation,
             sliders=[{"low": r.low, "high": r.high} for r in explorer.ranges],
@@ -111,7 +134,8 @@ def create_app(explorer: Explorer) -> FastAPI:
              summary="one dataset image and its label")
     def dataset_image(split: Split, index: Annotated[int, PathParam(ge=0, description=INDEX_HELP)]):
         image = explorer.image(split, index)
-        return ImageOut(split=split, index=index, label=explorer.label(split, index), pixels=pixels(image))
+        return ImageOut(split=split, index=index, label=explorer.label(split, index),
+                        label_name=explorer.label_name(split, index), pixels=pixels(image))
 
     @app.post("/api/encode", response_model=CodeOut, responses=bad_body, summary="an image to its code")
     def encode(body: EncodeRequest):
@@ -121,12 +145,34 @@ def create_app(explorer: Explorer) -> FastAPI:
     def decode(body: DecodeRequest):
         return DecodeOut(pixels=pixels(explorer.decode(torch.tensor(body.code))))
 
+    @app.post("/api/reconstruct-pixels", response_model=PixelsReconstructOut, responses=bad_body,
+              summary="any image (a drawing, say) to its code, its reconstruction and their MSE")
+    def reconstruct_pixels(body: EncodeRequest):
+        out = explorer.reconstruct_image(torch.tensor(body.pixels))
+        return PixelsReconstructOut(code=out["code"].tolist(), reconstruction=pixels(out["reconstruction"]),
+                                    mse=out["mse"])
+
+    def reconstruct_upload(data: bytes, content_type: str) -> UploadOut:
+        image, size = read_upload(data, explorer.shape, content_type)
+        out = explorer.reconstruct_image(image)
+        return UploadOut(original=pixels(image), reconstruction=pixels(out["reconstruction"]),
+                         code=out["code"].tolist(), mse=out["mse"], size_received=list(size))
+
+    @app.post(UPLOAD_PATH, response_model=UploadOut, responses=bad_upload,
+              openapi_extra={"requestBody": UPLOAD_BODY},
+              summary="an image file, converted and resized as the training images were, and its reconstruction")
+    async def upload(request: Request):
+        data = await request.body()  # the BodyLimit middleware has capped it
+        # Decoding and resizing take tens of milliseconds for a photo: off the event loop.
+        return await run_in_threadpool(reconstruct_upload, data, request.headers.get("content-type", ""))
+
     @app.get("/api/reconstruct", response_model=ReconstructOut, responses=BAD_INPUT,
              summary="a dataset image, its code, its reconstruction and their MSE")
     def reconstruct(split: SplitQuery, index: Index):
         out = explorer.reconstruct(split, index)
         return ReconstructOut(
-            split=split, index=index, label=explorer.label(split, index), mse=out["mse"],
+            split=split, index=index, label=explorer.label(split, index),
+            label_name=explorer.label_name(split, index), mse=out["mse"],
             original=pixels(out["original"]), reconstruction=pixels(out["reconstruction"]),
             code=out["code"].tolist(),
         )
@@ -140,7 +186,8 @@ def create_app(explorer: Explorer) -> FastAPI:
                                            description="the same seed gives the same noise")] = 0):
         out = explorer.denoise(split, index, noise, seed)
         return DenoiseOut(
-            split=split, index=index, label=explorer.label(split, index), noise=noise, seed=seed,
+            split=split, index=index, label=explorer.label(split, index),
+            label_name=explorer.label_name(split, index), noise=noise, seed=seed,
             original=pixels(out["original"]), noisy=pixels(out["noisy"]),
             denoised=pixels(out["denoised"]),
             psnr_noisy=out["psnr_noisy"], psnr_denoised=out["psnr_denoised"],

@@ -10,7 +10,7 @@ import torch
 
 from ..analysis.inference import code_ranges, encode_all, psnr_per_image
 from ..analysis.lab_steps import denoise
-from ..data.images import ImageSet
+from ..data.images import ImageSet, describe_size
 from ..errors import UserError
 from ..models.mlp import MLPAutoencoder
 
@@ -60,6 +60,11 @@ class Explorer:
                 f"the checkpoint outputs {model.config.output_dim} pixels for {model.config.input_dim} "
                 "in; the explorer shows only autoencoders whose output is an image like the input"
             )
+        shape = model.config.image_shape
+        if math.prod(shape) == model.config.input_dim and shape != train.image_shape:
+            # as many pixels in another arrangement: every picture would come out scrambled
+            raise UserError(f"the checkpoint is for {describe_size(shape)} images but {train.name} images are "
+                            f"{describe_size(train.image_shape)}; use the dataset it was trained on")
         self.model = model.cpu().eval()
         self.splits = {"train": train, "test": test}
         self.ranges = slider_ranges(self.model, train)
@@ -73,9 +78,20 @@ class Explorer:
         return self.splits["train"].name
 
     @property
+    def shape(self) -> tuple[int, int, int]:
+        """Channels, height and width as the dataset stores them; the model's output has as many pixels."""
+        return tuple(self.splits["train"].image_shape)
+
+    @property
     def image_shape(self) -> tuple[int, int]:
-        """Height and width as the dataset stores them; the model's output has as many pixels."""
-        return tuple(self.splits["train"].images.shape[1:])
+        """Height and width, as ``/api/info`` has always given them."""
+        return self.shape[1:]
+
+    @property
+    def class_names(self) -> list[str]:
+        """The name of every label the training split holds, in label order."""
+        train = self.splits["train"]
+        return [train.class_name(label) for label in torch.unique(train.labels).tolist()]
 
     def split(self, name: str) -> ImageSet:
         try:
@@ -89,6 +105,10 @@ class Explorer:
     def label(self, split: str, index: int) -> int:
         return int(self.split(split).labels[index])
 
+    def label_name(self, split: str, index: int) -> str:
+        images = self.split(split)
+        return images.class_name(int(images.labels[index]))
+
     @torch.inference_mode()
     def encode(self, image: torch.Tensor) -> torch.Tensor:
         return self.model.encode(image.reshape(1, -1))[0]
@@ -99,7 +119,11 @@ class Explorer:
 
     @torch.inference_mode()
     def reconstruct(self, split: str, index: int) -> dict:
-        image = self.image(split, index)
+        return self.reconstruct_image(self.image(split, index))
+
+    @torch.inference_mode()
+    def reconstruct_image(self, image: torch.Tensor) -> dict:
+        """Any flat image of the model's size: a dataset image, a drawing, an upload."""
         code = self.encode(image)
         output = self.decode(code)  # the model's forward pass, keeping the code on the way
         return {"original": image, "reconstruction": output, "code": code,

@@ -4,12 +4,15 @@ Framework-free on purpose (any ASGI app, any FastAPI the ``web`` extra allows). 
 ``Content-Length`` over the limit is answered 413 before the app runs or any body is read; a body
 without one (chunked) is counted as it streams and refused as soon as the count passes the limit,
 so no more than the limit ever reaches the app.
+
+One cap fits every path unless ``paths`` gives a path its own: an image upload needs megabytes
+where a JSON body of numbers needs kilobytes, and the larger cap must not open the other paths.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 Message = MutableMapping[str, Any]
@@ -35,19 +38,32 @@ def declared_length(headers) -> int | None:
     return None
 
 
-class BodyLimit:
-    """Answer 413 with ``{"detail": ...}`` to any HTTP request whose body is over ``max_bytes``."""
+def too_large(max_bytes: int, advice: str) -> str:
+    return f"the request body is over this server's limit of {max_bytes} bytes; {advice}"
 
-    def __init__(self, app: ASGIApp, max_bytes: int, advice: str):
+
+class BodyLimit:
+    """Answer 413 with ``{"detail": ...}`` to any HTTP request whose body is over its path's cap.
+
+    ``max_bytes`` and ``advice`` hold for every path but those in ``paths``, which maps an exact
+    path to its own ``(max_bytes, advice)``.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, advice: str,
+                 paths: Mapping[str, tuple[int, str]] | None = None):
         self.app = app
         self.max_bytes = max_bytes
-        self.detail = f"the request body is over this server's limit of {max_bytes} bytes; {advice}"
+        self.detail = too_large(max_bytes, advice)
+        self.paths = {path: (limit, too_large(limit, says)) for path, (limit, says) in (paths or {}).items()}
 
-    async def refuse(self, send: Send) -> None:
+    def limit_for(self, scope: MutableMapping[str, Any]) -> tuple[int, str]:
+        return self.paths.get(scope.get("path", ""), (self.max_bytes, self.detail))
+
+    async def refuse(self, send: Send, detail: str) -> None:
         # No "Connection: close": a client still sending (most send the whole body before they
         # read) would get a reset instead of this answer. Uvicorn reads past the rest of the body
         # and drops it as it comes, so none of it is kept, and the connection serves the next request.
-        body = json.dumps({"detail": self.detail}).encode()
+        body = json.dumps({"detail": detail}).encode()
         await send({"type": "http.response.start", "status": TOO_LARGE,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode())]})
@@ -57,9 +73,10 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes, detail = self.limit_for(scope)
         length = declared_length(scope.get("headers", ()))
-        if length is not None and length > self.max_bytes:
-            await self.refuse(send)  # before the app runs: not one byte of the body is read
+        if length is not None and length > max_bytes:
+            await self.refuse(send, detail)  # before the app runs: not one byte of the body is read
             return
 
         received = 0
@@ -73,9 +90,9 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     over = True
-                    raise BodyTooLarge(f"request body over {self.max_bytes} bytes")
+                    raise BodyTooLarge(f"request body over {max_bytes} bytes")
             return message
 
         async def guarded_send(message: Message) -> None:
@@ -93,4 +110,4 @@ class BodyLimit:
             if not over or answered:
                 raise
         if over and not answered:
-            await self.refuse(send)
+            await self.refuse(send, detail)

@@ -19,6 +19,11 @@ CODE_BOUND = 10_000.0
 # twice that with its comma, spaces, a newline and indentation (json.dumps(indent=4) needs 34).
 MAX_NUMBER_CHARS = 48
 BODY_MARGIN_BYTES = 4096  # the braces, the key and any whitespace around them
+# An upload is a whole image file: a phone photo is 2-4 MB as JPEG; a drawing is a few kilobytes.
+MAX_UPLOAD_MB = 5
+MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 2**20
+PIXELS_HELP = ("C x H x W pixels in [0, 1], channel-major: for colour the red plane, then green, then "
+               "blue, each plane row-major")
 
 
 class ErrorOut(BaseModel):
@@ -32,7 +37,11 @@ class SliderOut(BaseModel):
 
 class InfoOut(BaseModel):
     dataset: str
-    image_shape: list[int] = Field(description="height and width; images are flat row-major lists")
+    image_shape: list[int] = Field(description="height and width; images are flat lists of "
+                                               "channels x height x width pixels, channel-major")
+    channels: int = Field(description="1 (grey) or 3 (colour: red, green and blue planes)")
+    class_names: list[str] = Field(
+        description="the name of every label in the training split, in label order (MNIST's are its digits)")
     splits: dict[str, int] = Field(description="number of images in each split")
     bottleneck: int
     hidden: int
@@ -44,13 +53,18 @@ class InfoOut(BaseModel):
     steps_min: int
     steps_max: int
     steps_default: int
+    upload_max_bytes: int = Field(description="the largest image file /api/upload takes")
+
+
+LabelName = Annotated[str, Field(description="the label's class name (a digit's is the digit)")]
 
 
 class ImageOut(BaseModel):
     split: Split
     index: int
     label: int
-    pixels: Pixels = Field(description="row-major pixels in [0, 1]")
+    label_name: LabelName
+    pixels: Pixels = Field(description=PIXELS_HELP)
 
 
 class CodeOut(BaseModel):
@@ -65,16 +79,33 @@ class ReconstructOut(BaseModel):
     split: Split
     index: int
     label: int
+    label_name: LabelName
     original: Pixels
     reconstruction: Pixels
     code: list[float]
     mse: float = Field(description="mean squared error per pixel between original and reconstruction")
 
 
+class PixelsReconstructOut(BaseModel):
+    code: list[float]
+    reconstruction: Pixels
+    mse: float = Field(description="mean squared error per pixel between the pixels sent and the reconstruction")
+
+
+class UploadOut(BaseModel):
+    original: Pixels = Field(description="the file as the model sees it: converted to the model's channels "
+                                         "and resized to its height and width as the training images were")
+    reconstruction: Pixels
+    code: list[float]
+    mse: float = Field(description="mean squared error per pixel between original and reconstruction")
+    size_received: list[int] = Field(description="the file's own height and width, before resizing")
+
+
 class DenoiseOut(BaseModel):
     split: Split
     index: int
     label: int
+    label_name: LabelName
     noise: float
     seed: int
     original: Pixels
