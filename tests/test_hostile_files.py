@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from mnist_ae.training import checkpoint, resume
 from mnist_ae.cli import args as arg_types, script_main
-from mnist_ae.data import images as images_module
+from mnist_ae.data import datasets as datasets_module
 from mnist_ae.data.images import load_images
 from mnist_ae.errors import UserError
 from mnist_ae.training.config import TrainConfig
@@ -153,7 +153,7 @@ def reach_data(*args, **kwargs):
                              "--code-activation", "--dataset"]),
        value=FLAG_VALUES)
 def test_every_train_flag_value_is_accepted_or_refused_in_one_line(flag, value, monkeypatch, capsys):
-    monkeypatch.setattr(images_module, "load_images", reach_data)
+    monkeypatch.setattr(datasets_module, "load_splits", reach_data)
     with tempfile.TemporaryDirectory() as folder:
         try:
             code = script_main("train", ["-s", os.path.join(folder, "m.pth"), flag, value])

@@ -22,7 +22,7 @@ def test_lab_recipe_loss_falls_on_real_mnist(real_root, tmp_path):
 def test_real_root_is_the_full_mnist(real_root):
     train, test = (load_images("mnist", real_root, train=t) for t in (True, False))
     assert (len(train), len(test)) == (60_000, 10_000)
-    assert tuple(train.images.shape[1:]) == (28, 28)
+    assert tuple(train.images.shape[1:]) == (1, 28, 28)
 
 
 def gz_copies(tmp_path):

@@ -201,15 +201,25 @@ def decode_files(paths: list[str], image_size, progress: bool) -> list[np.ndarra
 
 
 def decode_in_processes(chunks, image_size, workers: int, bar) -> list[np.ndarray | str]:
-    """Processes, not threads: for small images Python's own work per file holds the GIL far longer
-    than the decoder, which releases it, so threads were slower than one core here
-    (docs/own-images.md has the measurements). Python's default start method is kept (fork on
-    Linux before 3.14; it starts in milliseconds)."""
+    """Processes, not threads: for small images Python's own work per file holds the GIL longer than
+    the decoder does (docs/own-images.md). The default start method (fork on Linux) starts at once."""
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(decode_chunk, chunk, image_size) for chunk in chunks]
-        for future in as_completed(futures):
-            bar.update(len(future.result()))
-        return [result for future in futures for result in future.result()]
+        futures = [pool.submit(decode_packed, chunk, image_size) for chunk in chunks]
+        for future, chunk in zip(as_completed(futures), chunks):
+            bar.update(len(chunk))
+        return [result for future in futures for result in unpacked(future.result())]
+
+
+def decode_packed(paths: list[str], image_size):
+    """A chunk decoded in a worker and sent back as one array when its images share a shape: one
+    object to pickle instead of hundreds, which the parent would otherwise unpickle one by one."""
+    results = decode_chunk(paths, image_size)
+    shapes = {r.shape if isinstance(r, np.ndarray) else None for r in results}
+    return np.stack(results) if len(shapes) == 1 and None not in shapes else results
+
+
+def unpacked(result) -> list[np.ndarray | str]:  # a chunk's results, whichever way they came
+    return list(result) if isinstance(result, np.ndarray) else result
 
 
 def size_counts(pixels: list[np.ndarray]) -> str:

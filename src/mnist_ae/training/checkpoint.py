@@ -49,7 +49,7 @@ def save(path: str | Path, model: MLPAutoencoder, run_state: dict | None = None)
     if run_state is not None:
         atomic_write(state_path(path), lambda tmp: torch.save({**run_state, "model": dict(weights)}, tmp))
     metadata = {CONFIG_KEY: asdict(model.config)}
-    if run_state is not None:  # the data the run trained on, so other commands read it again
+    if run_state is not None and "train_config" in run_state:  # the data it trained on, for other commands
         metadata[DATA_KEY] = DataConfig.from_dict(run_state["train_config"]).to_dict()
     weights._metadata = {"": metadata}
     atomic_write(path, lambda tmp: torch.save(weights, tmp))
