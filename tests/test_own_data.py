@@ -125,3 +125,12 @@ def test_the_explorer_serves_the_data_it_was_trained_on(tmp_path, capsys):
     train, test = load_data(build_parser().parse_args(["serve", "-l", str(model)]), model)
     assert train.image_shape == (3, 12, 20) and train.class_names == ("cat", "dog")
     assert torch.equal(train.labels.unique(), torch.tensor([0, 1]))
+
+
+def test_a_sweep_runs_on_an_array(tmp_path, capsys):
+    data = grey_npz(tmp_path / "shapes.npz")
+    code, _, err = run_cli(capsys, "sweep", "--dataset", data, "-z", "2,3", "-e", "1", "-b", "32", "--out",
+                           tmp_path / "sweep", "--no-progress", "--no-models")
+    assert code == 0, err
+    table = (tmp_path / "sweep" / "sweep.md").read_text()
+    assert "shapes.npz test set" in table and "| lab | 3 | 1 |" in table
