@@ -14,7 +14,7 @@ import sys
 import threading
 
 from ..errors import UserError
-from ..training.processes import is_main_process
+from ..training.processes import is_main_process, is_single_process
 from . import bench, eval as eval_command, figures, lab, serve, sweep, train
 from .args import Parser
 
@@ -103,7 +103,10 @@ def run(make_parser, argv: list[str] | None) -> int:
             signal.signal(signal.SIGINT, previous)
         # At exit Python collects garbage over every object still alive, and torch's import
         # alone leaves hundreds of thousands; the command is done, so let the exit skip them.
-        gc.freeze()
+        # Not under torchrun: there that last collection also frees what is left of gloo's
+        # process group, whose threads abort the process if the interpreter ends first.
+        if is_single_process():
+            gc.freeze()
 
 
 def report(prog: str, message: str, exit_code: int, error: bool = True) -> int:
