@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from mnist_ae.cli import main, script_main
+from mnist_ae.cli import script_main
 from mnist_ae.files import PathLock, temp_files_of
 from mnist_ae.training import checkpoint
 

@@ -9,7 +9,6 @@ checkpoint and keep screenshots for the README:
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import re

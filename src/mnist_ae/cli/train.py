@@ -116,8 +116,9 @@ def train_locked(args, dist, config: TrainConfig, model_overrides: dict, save_pa
     dist.say(f"training {model_config.layer_sizes} autoencoder on {config.data.label} ({len(train_set)} images, "
              f"{trainer.batches.loader} loader, {trainer.step_kind} step) on {runtime.name}{processes}, "
              f"{config.precision}")
-    if runtime.precision_warning():
-        dist.say(runtime.precision_warning(), file=sys.stderr)
+    warning = runtime.precision_warning()
+    if warning:
+        dist.say(warning, file=sys.stderr)
     if resume_state is None and dist.is_main and save_path.exists():
         dist.say(f"{save_path} holds an earlier run; it is kept as {previous_path(save_path)} "
                  "once this run saves its first epoch")
