@@ -103,7 +103,7 @@ def test_truncated_checkpoint(tmp_path):
 def test_foreign_and_misshapen_checkpoints(tmp_path):
     other = tmp_path / "other.pth"
     torch.save(torch.nn.Conv2d(1, 2, 3).state_dict(), other)
-    with pytest.raises(UserError, match="not an MLP autoencoder checkpoint"):
+    with pytest.raises(UserError, match="not an autoencoder checkpoint"):
         checkpoint.load_model(other)
     broken = autoencoderMLP4Layer(N_bottleneck=4).state_dict()
     broken["fc3.weight"] = torch.zeros(392, 6)

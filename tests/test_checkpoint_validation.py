@@ -14,7 +14,7 @@ import torch
 from mnist_ae.cli import script_main
 from mnist_ae.errors import UserError
 from mnist_ae.models.mlp import MLPAutoencoder, autoencoderMLP4Layer
-from mnist_ae.training import checkpoint, resume, validation
+from mnist_ae.training import checkpoint, resume, run_validation, validation
 from mnist_ae.training.config import TrainConfig
 
 from conftest import write_mnist
@@ -350,7 +350,7 @@ def test_any_field_of_a_run_state_replaced_is_refused_in_one_line_or_harmless(go
     for place in leaves(state):
         for value in HOSTILE:
             try:
-                validation.run_state(replaced(state, place, value))
+                run_validation.run_state(replaced(state, place, value))
             except validation.Invalid as err:
                 assert "\n" not in str(err), str(err)
             else:

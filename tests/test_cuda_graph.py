@@ -13,7 +13,7 @@ from mnist_ae.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
 from mnist_ae.training.runtime import make_runtime
 from mnist_ae.training.batches import MemoryBatches
 from mnist_ae.training.config import TrainConfig
-from mnist_ae.training.plain_loop import make_optimizer, reconstruction_loss
+from mnist_ae.training.plain_loop import make_optimizer
 from mnist_ae.training.trainer import Trainer
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -152,7 +152,7 @@ def test_trainer_on_gpu_learns_what_autograd_learns():
     assert torch.equal(next(fast_model.parameters()), next(reference.parameters()))  # warm-up undone
     trainer.step(data)
     optimizer = make_optimizer(reference, config, runtime)
-    reconstruction_loss(reference, data, data, "mse").backward()
+    reference.loss(data, data, "mse").backward()
     optimizer.step()
     for (name, p), q in zip(reference.named_parameters(), fast_model.parameters()):
         torch.testing.assert_close(q, p, rtol=1e-4, atol=1e-6, msg=name)

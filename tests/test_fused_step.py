@@ -6,7 +6,6 @@ import torch
 from mnist_ae.data.noise import add_noise
 from mnist_ae.training.fused_step import FusedStep
 from mnist_ae.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
-from mnist_ae.training.plain_loop import reconstruction_loss
 
 from train_runs import run_state, train_here
 
@@ -28,7 +27,7 @@ def test_same_parameters_as_autograd_for_several_steps(loss, code_activation):
     step = FusedStep(fast, lr=1e-3, weight_decay=1e-5, loss=loss)
     batches = torch.rand(3, 200, 784).pow(3)  # dark-heavy, like digits
     for images in batches:
-        expected = reconstruction_loss(reference, images, images, loss)
+        expected = reference.loss(images, images, loss)
         optimizer.zero_grad()
         expected.backward()
         optimizer.step()
@@ -51,7 +50,7 @@ def test_noisy_inputs_and_clean_targets_as_autograd_has_them(clip):
         torch.manual_seed(batch_index)  # the same noise for both
         noisy = add_noise(batch, torch.randn_like(batch), 0.3, clip)
         assert (noisy.min() >= 0 and noisy.max() <= 1) == clip
-        expected = reconstruction_loss(reference, noisy, batch, "bce")
+        expected = reference.loss(noisy, batch, "bce")
         optimizer.zero_grad()
         expected.backward()
         optimizer.step()
@@ -64,7 +63,7 @@ def test_noisy_inputs_and_clean_targets_as_autograd_has_them(clip):
 def test_gradients_match_autograd_exactly_enough():
     reference, fast = twin_models("relu")
     images = torch.rand(64, 784)
-    reconstruction_loss(reference, images, images, "mse").backward()
+    reference.loss(images, images, "mse").backward()
     step = FusedStep(fast, lr=0.0 + 1e-12, weight_decay=0.0)
     step(images)
     for (name, p), q in zip(reference.named_parameters(), fast.parameters()):

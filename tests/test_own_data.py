@@ -1,14 +1,26 @@
 """Your own images through every command: train on a folder or an array, then lab, eval, figures
-and the explorer rebuild the same data from the checkpoint alone."""
+and the explorer rebuild the same data from the checkpoint alone; data too big for memory streams
+from the cache; the benchmark and torchrun take a folder too."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch.utils.data import DataLoader, Dataset
 
-from mnist_ae.training import checkpoint
+from mnist_ae.data.datasets import load_splits
+from mnist_ae.data.images import ImageSet
+from mnist_ae.data.sources import DataConfig
+from mnist_ae.training import batches, checkpoint
+from mnist_ae.training.config import TrainConfig
 
 from test_eval import assert_one_line_error, run_cli
+from train_runs import RUN_TIMEOUT_S, assert_same_run, child_env
 
 FAST = ("-e", "2", "-b", "32", "--seed", "0", "--no-progress", "-z", "4", "--hidden", "32")
 
@@ -134,3 +146,99 @@ def test_a_sweep_runs_on_an_array(tmp_path, capsys):
     assert code == 0, err
     table = (tmp_path / "sweep" / "sweep.md").read_text()
     assert "shapes.npz test set" in table and "| lab | 3 | 1 |" in table
+
+
+def mapped_file(tensor: torch.Tensor) -> str:
+    """The file this process maps at ``tensor``'s first byte, '' for memory of its own (Linux)."""
+    address = tensor.data_ptr()
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        fields = line.split(maxsplit=5)
+        start, end = (int(bound, 16) for bound in fields[0].split("-"))
+        if start <= address < end:
+            return fields[5] if len(fields) == 6 else ""
+    return ""
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads Linux's list of mapped files")
+def test_a_folder_is_read_memory_mapped_from_its_cache_first_time_and_after(tmp_path):
+    data = colour_folder(tmp_path / "pets", per_class=6)
+    for _ in range(2):  # decoded and cached, then a cache hit
+        train, test = load_splits(DataConfig(str(data)), tmp_path)
+        assert mapped_file(train.images).endswith(".train_images.npy")
+        assert mapped_file(test.images).endswith(".test_images.npy")
+
+
+class OneByOne(Dataset):
+    """The lab's pipeline: each image made floats on its own, as ToTensor makes them."""
+
+    def __init__(self, images: ImageSet):
+        self.images = images
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, index):
+        return self.images.images[index].float().div(255).reshape(-1)
+
+
+def test_streamed_batches_are_the_lab_dataloaders_from_the_same_seed(tmp_path):
+    train, _ = load_splits(DataConfig(str(colour_folder(tmp_path / "pets", per_class=20))), tmp_path)
+    size, seed = 7, 3  # 36 training images: the last batch of each epoch is short
+    config = TrainConfig(batch_size=size, seed=seed, loader="stream")
+    streamed = batches.make_batches(train, config, torch.device("cpu"))
+    lab = DataLoader(OneByOne(train), batch_size=size, shuffle=True, generator=batches.seeded_generator(seed))
+    assert streamed.loader == "stream" and len(streamed) == len(lab)
+    for _ in range(2):  # every epoch a new order, the same in both
+        ours, theirs = list(streamed), list(lab)
+        assert len(ours) == len(theirs) and all(torch.equal(a, b) for a, b in zip(ours, theirs))
+
+
+def test_above_the_memory_budget_training_streams_with_no_float_copy_of_the_split(tmp_path, capsys, monkeypatch):
+    data = colour_folder(tmp_path / "pets")
+    code, out, err = run_cli(capsys, "train", "--dataset", data, "-s", tmp_path / "memory.pth", *FAST)
+    assert code == 0 and "memory loader" in out, err
+    monkeypatch.setattr(batches, "MEMORY_LOADER_LIMIT_BYTES", 1)  # any float copy of the split is too big now
+    real_floats, converted = ImageSet.floats, []
+
+    def floats(images, *args, **kwargs):
+        assert not images.train, "a float copy of the whole training split"
+        return real_floats(images, *args, **kwargs)
+
+    real_as_floats = batches.as_floats
+    monkeypatch.setattr(ImageSet, "floats", floats)
+    monkeypatch.setattr(batches, "as_floats", lambda images, device: converted.append(len(images)) or
+                        real_as_floats(images, device))
+    code, out, err = run_cli(capsys, "train", "--dataset", data, "-s", tmp_path / "stream.pth", *FAST)
+    assert code == 0 and "stream loader" in out, err
+    n_train = len(load_splits(DataConfig(str(data)), tmp_path)[0])
+    epochs, batch_size = int(FAST[FAST.index("-e") + 1]), int(FAST[FAST.index("-b") + 1])
+    assert max(converted) <= batch_size and sum(converted) == epochs * n_train
+
+
+def test_the_benchmark_runs_on_a_folder(tmp_path, capsys):
+    data = colour_folder(tmp_path / "pets")
+    out = tmp_path / "bench"
+    out.mkdir()
+    code, printed, err = run_cli(capsys, "bench", "--dataset", data, "--epochs", "1", "--precision", "fp32",
+                                 "--device", "cpu", "--out", out)
+    assert code == 0, err
+    report = json.loads((out / "results.json").read_text())
+    lab, ours = report["rows"]
+    n_train = len(load_splits(DataConfig(str(data)), tmp_path)[0])
+    assert report["dataset"] == "pets" and lab["n_images"] == ours["n_images"] == n_train
+    assert 0 < lab["test_mse"] < 1 and 0 < ours["test_mse"] < 1
+    assert "1 epochs on pets" in (out / "results.md").read_text()
+
+
+def test_torchrun_trains_on_a_folder_as_one_process_does(tmp_path, capsys):
+    data = colour_folder(tmp_path / "pets")
+    one, two = tmp_path / "one.pth", tmp_path / "two.pth"
+    # Under torchrun first: rank 0 decodes the folder and writes its cache while rank 1 waits.
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               "-m", "mnist_ae", "train", "--dataset", str(data), "-s", str(two), *FAST]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, env=child_env())
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "x 2 processes" in result.stdout and "on pets (" in result.stdout
+    code, _, err = run_cli(capsys, "train", "--dataset", data, "-s", one, *FAST)
+    assert code == 0, err
+    assert_same_run(one, two)

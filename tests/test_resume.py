@@ -146,7 +146,7 @@ def two_epochs(tiny_root, tmp_path):
     (["-e", "3", "--loss", "bce"], "--loss bce differs"),
     (["-e", "3", "--recipe", "best"], "--recipe best differs"),
     (["-e", "3", "--clip-noise"], "trained without --clip-noise; drop it"),
-    (["-e", "3", "-z", "5"], "-z, --hidden and --code-activation"),
+    (["-e", "3", "-z", "5"], "--model, -z, --hidden"),
     (["-e", "1"], "has trained 2 epochs already; pass -e 2 or more"),
 ])
 def test_resume_refuses_another_run(two_epochs, tiny_root, capsys, flags, words):

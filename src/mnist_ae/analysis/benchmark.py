@@ -1,13 +1,14 @@
-"""Speed, measured: the lab's pipeline as written against our trainer, in one process.
+"""Speed, measured: the lab's pipeline as written against our trainer, in one process, on MNIST or on
+any data ``--dataset`` names (a folder of images, an array: :class:`BenchData`).
 
 Both train the lab's recipe from the same seed, for the same epochs unless ``lab_epochs`` asks
 for fewer of the lab's slow ones (on a GPU the lab's 50 epochs would take minutes); speed-ups
-are then ratios of epochs per second. The machines this runs
-on are shared, and their speed drifts by tens of percent within minutes, so the contestants
-take turns: each round trains every one of them for one epoch (the order rotating from round
-to round), and each total sums its own epochs. A slow minute then slows every contestant,
-not just the one that happened to be running. The GEMM roofline takes its turns the same way:
-one epoch's worth of the step's matrix products alone, at this machine's rate for these shapes.
+are then ratios of epochs per second. The machines this runs on are shared, and their speed
+drifts by tens of percent within minutes, so the contestants take turns: each round trains every
+one of them for one epoch (the order rotating from round to round), and each total sums its own
+epochs. A slow minute then slows every contestant, not just the one that happened to be running.
+The GEMM roofline takes its turns the same way: one epoch's worth of the step's matrix products
+alone, at this machine's rate for these shapes.
 
 Peak memory comes from a separate process per contestant that sets up and trains one epoch,
 so each figure is what a run of its own needs, not what this process holds in all.
@@ -26,19 +27,18 @@ from pathlib import Path
 
 import torch
 from torch import nn, optim
-
 from torch.utils.data import DataLoader
 
+from ..data.datasets import load_splits
 from ..data.idx import ensure_files
-from ..data.images import load_images
-from ..data.sources import ALL_FILES
+from ..data.images import ImageSet, PerImagePictures
+from ..data.sources import ALL_FILES, DATASETS, DataConfig
 from ..models.config import ModelConfig
 from ..models.mlp import autoencoderMLP4Layer, init_lab_weights
 from ..training.config import TrainConfig
 from ..training.run import build_trainer
 from ..training.runtime import Runtime, make_runtime
 from .inference import mean_mse
-from .tables import markdown_table
 
 LAB_BATCH_SIZE = 2048
 INFERENCE_REPEATS = 5  # at least this many passes over the test set...
@@ -47,12 +47,29 @@ KIB = 1024
 MIB = 2**20
 
 
-def lab_dataloader(data_root, batch_size: int) -> DataLoader:
-    """The lab's data pipeline: torchvision's MNIST with ``ToTensor``, shuffled by a DataLoader."""
+@dataclass(frozen=True)
+class BenchData:
+    """What every contestant trains on: ``config`` read as ``train`` and the other commands read it."""
+
+    config: DataConfig = DataConfig()
+    root: str = "./data"  # of the named sets
+    cache_dir: str | None = None
+    skip_bad: bool = False
+
+    def splits(self) -> tuple[ImageSet, ImageSet]:
+        return load_splits(self.config, self.root, self.cache_dir, self.skip_bad)
+
+
+def lab_dataloader(data: BenchData, train_set: ImageSet, batch_size: int) -> DataLoader:
+    """The lab's data pipeline, shuffled by a DataLoader: torchvision's dataset class with ``ToTensor``
+    for a named set as stored; for any other data the same per-image work, a PIL image then ``ToTensor``."""
     from torchvision import datasets, transforms
 
-    ensure_files("mnist", data_root, ALL_FILES)  # unpacks .gz copies, which torchvision would not
-    dataset = datasets.MNIST(root=str(data_root), train=True, download=False, transform=transforms.ToTensor())
+    if not data.config.named or data.config.image_size is not None or data.config.channels is not None:
+        return DataLoader(PerImagePictures(train_set), batch_size=batch_size, shuffle=True)
+    ensure_files(data.config.dataset, data.root, ALL_FILES)  # unpacks .gz copies, which torchvision would not
+    dataset = getattr(datasets, DATASETS[data.config.dataset])(root=str(data.root), train=True, download=False,
+                                                               transform=transforms.ToTensor())
     return DataLoader(dataset, batch_size=batch_size, shuffle=True)
 
 
@@ -61,11 +78,12 @@ class LabScriptPipeline:
 
     name = "lab-style pipeline"
 
-    def __init__(self, data_root, seed: int, runtime: Runtime, epochs: int):
+    def __init__(self, data: BenchData, train_set: ImageSet, seed: int, runtime: Runtime, epochs: int):
         torch.manual_seed(seed)
         self.device = runtime.device
-        self.loader = lab_dataloader(data_root, batch_size=LAB_BATCH_SIZE)
-        self.model = autoencoderMLP4Layer(N_input=784, N_bottleneck=8, N_output=784).to(self.device)
+        self.loader = lab_dataloader(data, train_set, batch_size=LAB_BATCH_SIZE)
+        n = train_set.n_pixels
+        self.model = autoencoderMLP4Layer(N_input=n, N_bottleneck=8, N_output=n).to(self.device)
         self.model.apply(init_lab_weights)
         self.optimizer = optim.Adam(self.model.parameters(), lr=1e-3, weight_decay=1e-5)
         self.scheduler = optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, "min")
@@ -91,11 +109,10 @@ class TrainerPipeline:
     """This package's :class:`~mnist_ae.training.trainer.Trainer`, set up as ``train.py`` sets it
     up (the in-memory path, the fused step), on the lab's recipe."""
 
-    def __init__(self, data_root, seed: int, runtime: Runtime, epochs: int):
+    def __init__(self, data: BenchData, train_set: ImageSet, seed: int, runtime: Runtime, epochs: int):
         self.name = f"our trainer, {runtime.precision}"
         config = TrainConfig(epochs=epochs, seed=seed, precision=runtime.precision)
-        train_set = load_images("mnist", data_root, train=True)
-        self.trainer = build_trainer(ModelConfig(), config, train_set, runtime)
+        self.trainer = build_trainer(model_for(train_set), config, train_set, runtime)
         self.model = self.trainer.model
         self.n_images = len(train_set)
         self.epochs = epochs
@@ -121,8 +138,7 @@ class GemmRoofline:
         self.weights = [torch.ones(dims[i + 1], dims[i], device=runtime.device, dtype=dtype) for i in range(4)]
         full, rest = divmod(n_images, LAB_BATCH_SIZE)
         sizes = [LAB_BATCH_SIZE] * full + ([rest] if rest else [])
-        acts = {rows: [torch.ones(rows, d, device=runtime.device, dtype=dtype) for d in dims]
-                for rows in set(sizes)}
+        acts = {rows: [torch.ones(rows, d, device=runtime.device, dtype=dtype) for d in dims] for rows in set(sizes)}
         self.batches = [acts[rows] for rows in sizes]
         with runtime.matmul_precision():
             self._products(self.batches[0])  # warm-up: the first call pays for allocation
@@ -183,24 +199,28 @@ def take_turns(contestants: list, runtime: Runtime) -> dict[str, Totals]:
     return totals
 
 
-def one_epoch_peak_mb(kind: str, data_root, seed: int, device: str, precision: str) -> float:
+def model_for(images: ImageSet) -> ModelConfig:
+    """The lab's network, as wide at each end as ``images`` have pixels."""
+    return ModelConfig(input_dim=images.n_pixels, output_dim=images.n_pixels, image_shape=images.image_shape)
+
+
+def one_epoch_peak_mb(kind: str, data: BenchData, seed: int, device: str, precision: str) -> float:
     """Run in a fresh process: set up one contestant, train one epoch, score the test set; the
     process's peak resident memory (CPU) or the GPU's peak allocation, in MB."""
     runtime = make_runtime(device, precision)
-    contestant = (LabScriptPipeline if kind == "lab" else TrainerPipeline)(data_root, seed, runtime, 1)
+    train_set, test_set = data.splits()
+    contestant = (LabScriptPipeline if kind == "lab" else TrainerPipeline)(data, train_set, seed, runtime, 1)
     contestant.epoch()
-    mean_mse(contestant.model, load_images("mnist", data_root, train=False).floats(runtime.device))
+    mean_mse(contestant.model, test_set.floats(runtime.device))
     if runtime.device.type == "cuda":
         return torch.cuda.max_memory_allocated(runtime.device) / MIB
     return peak_resident_bytes() / MIB
 
 
 def peak_resident_bytes() -> int:
-    """This process's peak resident memory since it started its program.
-
-    Linux's getrusage peak survives exec, so a child would report its parent's peak; the
-    kernel's high-water mark of the process's own address space (VmHWM) does not.
-    """
+    """This process's peak resident memory since it started its program. Linux's getrusage peak
+    survives exec, so a child would report its parent's peak; the kernel's high-water mark of the
+    process's own address space (VmHWM) does not."""
     status = Path("/proc/self/status")
     if status.exists():
         for line in status.read_text().splitlines():
@@ -210,10 +230,10 @@ def peak_resident_bytes() -> int:
     return peak if platform.system() == "Darwin" else peak * KIB  # macOS counts bytes, others kB
 
 
-def peak_mb(kind: str, data_root, seed: int, device: str, precision: str) -> float:
+def peak_mb(kind: str, data: BenchData, seed: int, device: str, precision: str) -> float:
     """:func:`one_epoch_peak_mb` in a fresh interpreter (not a fork, which would share pages)."""
-    call = f"one_epoch_peak_mb({kind!r}, {str(data_root)!r}, {seed!r}, {device!r}, {precision!r})"
-    code = f"from mnist_ae.analysis.benchmark import one_epoch_peak_mb; print({call})"
+    call = f"one_epoch_peak_mb({kind!r}, {data!r}, {seed!r}, {device!r}, {precision!r})"  # reprs that rebuild
+    code = f"from mnist_ae.analysis.benchmark import BenchData, DataConfig, one_epoch_peak_mb; print({call})"
     package_parent = str(Path(__file__).resolve().parents[2])  # found even when not installed
     search_path = os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONPATH": search_path}
@@ -240,23 +260,23 @@ def inference_images_per_second(model: nn.Module, test: torch.Tensor, runtime: R
     return passes * len(test) / elapsed
 
 
-def run_benchmark(data_root, epochs: int = 10, seed: int = 0, device: str = "auto",
+def run_benchmark(data: BenchData, epochs: int = 10, seed: int = 0, device: str = "auto",
                   precisions=("fp32", "bf16"), lab_epochs: int | None = None) -> dict:
     runtime = make_runtime(device, "fp32")
-    test = load_images("mnist", data_root, train=False).floats(runtime.device)
+    train_set, test_set = data.splits()
+    test = test_set.floats(runtime.device)
     runtimes = {p: make_runtime(device, p) for p in precisions}
-    ours = {p: TrainerPipeline(data_root, seed, runtimes[p], epochs) for p in precisions}
-    n_images = next(iter(ours.values())).n_images
-    rooflines = {p: GemmRoofline(runtimes[p], n_images, epochs) for p in precisions}
+    ours = {p: TrainerPipeline(data, train_set, seed, runtimes[p], epochs) for p in precisions}
+    rooflines = {p: GemmRoofline(runtimes[p], len(train_set), epochs, model_for(train_set)) for p in precisions}
     # Last, so the global generator its DataLoader shuffles with is where the lab's script has it.
-    lab = LabScriptPipeline(data_root, seed, runtime, epochs if lab_epochs is None else lab_epochs)
+    lab = LabScriptPipeline(data, train_set, seed, runtime, epochs if lab_epochs is None else lab_epochs)
     totals = take_turns([lab, *ours.values(), *rooflines.values()], runtime)
 
     lab_rate = len(totals[lab.name].epoch_seconds) / totals[lab.name].seconds
-    rows = [row(lab, totals[lab.name], lab_rate, test, runtime, data_root, seed, device)]
+    rows = [row(lab, totals[lab.name], lab_rate, test, runtime, data, seed, device)]
     for precision, contestant in ours.items():
         rt = runtimes[precision]
-        r = row(contestant, totals[contestant.name], lab_rate, test, rt, data_root, seed, device)
+        r = row(contestant, totals[contestant.name], lab_rate, test, rt, data, seed, device)
         roofline = totals[rooflines[precision].name]
         r.update(roofline_seconds=roofline.seconds, vs_roofline=r["train_seconds"] / roofline.seconds,
                  capture_seconds=contestant.capture_seconds,
@@ -264,11 +284,11 @@ def run_benchmark(data_root, epochs: int = 10, seed: int = 0, device: str = "aut
         rows.append(r)
     return {"device": runtime.name, "torch": torch.__version__, "epochs": epochs, "seed": seed,
             "schedule": "interleaved: one epoch of each contestant per round, order rotating",
-            "rows": rows}
+            "rows": rows, "dataset": data.config.label}
 
 
 def row(contestant, totals: Totals, lab_epochs_per_second: float, test: torch.Tensor, runtime: Runtime,
-        data_root, seed: int, device: str) -> dict:
+        data: BenchData, seed: int, device: str) -> dict:
     seconds = totals.seconds
     epochs = len(totals.epoch_seconds)
     kind = "lab" if isinstance(contestant, LabScriptPipeline) else "ours"
@@ -277,21 +297,4 @@ def row(contestant, totals: Totals, lab_epochs_per_second: float, test: torch.Te
             "epochs_per_second": epochs / seconds, "images_per_second": epochs * contestant.n_images / seconds,
             "speedup_vs_lab": epochs / seconds / lab_epochs_per_second, "final_loss": totals.final_loss,
             "test_mse": mean_mse(contestant.model, test),
-            "peak_memory_mb": peak_mb(kind, data_root, seed, device, runtime.precision)}
-
-
-def markdown_report(report: dict) -> str:
-    header = ["pipeline", "epochs", "train s", "capture s", "epochs/s", "images/s", "speed-up", "vs GEMM roofline",
-              "final loss", "test MSE", "peak MB", "inference images/s"]
-    rows = []
-    for r in report["rows"]:
-        roof = f"{r['vs_roofline']:.2f}x" if "vs_roofline" in r else "-"
-        capture = f"{r['capture_seconds']:.2f}" if "capture_seconds" in r else "-"
-        infer = f"{r['inference_images_per_second']:,.0f}" if "inference_images_per_second" in r else "-"
-        seconds = f"{r['train_seconds']:.1f}" if r["train_seconds"] >= 10 else f"{r['train_seconds']:.3f}"
-        rows.append([r["name"], str(r["epochs"]), seconds, capture, f"{r['epochs_per_second']:.2f}",
-                     f"{r['images_per_second']:,.0f}", f"{r['speedup_vs_lab']:.2f}x", roof, f"{r['final_loss']:.5f}",
-                     f"{r['test_mse']:.5f}", f"{r['peak_memory_mb']:.0f}", infer])
-    title = (f"{report['epochs']} epochs, seed {report['seed']}, {report['device']}, torch {report['torch']}; "
-             f"contestants take turns, one epoch each per round; speed-up is the ratio of epochs/s\n\n")
-    return title + "\n".join(markdown_table(header, rows)) + "\n"
+            "peak_memory_mb": peak_mb(kind, data, seed, device, runtime.precision)}

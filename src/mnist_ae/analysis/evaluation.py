@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..data.images import ImageSet
+from ..data.images import ImageSet, describe_size
 from ..data.noise import noisy_copy, seeded
 from ..errors import UserError
-from ..models.mlp import MLPAutoencoder
+from ..models.base import Autoencoder
 from .config import DENOISE_SEED, DENOISE_STDS
 from .inference import model_device, per_image_mse, psnr_per_image, reconstructions
 
@@ -35,16 +35,21 @@ DATA_RANGE = 1.0
 Reconstructor = Callable[[torch.Tensor], torch.Tensor]
 
 
-def model_reconstructor(model: MLPAutoencoder) -> Reconstructor:
+def model_reconstructor(model: Autoencoder) -> Reconstructor:
     device = model_device(model)
     return lambda images: reconstructions(model, images.to(device)).to(images.device)
 
 
-def check_compatible(model: MLPAutoencoder, images: ImageSet, path=None) -> None:
+def check_compatible(model: Autoencoder, images: ImageSet, path=None) -> None:
     """A checkpoint for another image size cannot be evaluated on this dataset; say so plainly."""
     source = str(path) if path is not None else "the checkpoint"
     images.check_fits(model.config.input_dim, source)
     images.check_fits(model.config.output_dim, source)
+    if model.config.convolutional and tuple(images.image_shape) != model.config.image_shape:
+        # as many pixels in another layout would pass through the convolutions as nonsense
+        raise UserError(f"{source} is a {model.config.family} model for {describe_size(model.config.image_shape)} "
+                        f"images but {images.name} images are {describe_size(images.image_shape)}; use the "
+                        "dataset it was trained on, or --image-size and --channels to match it")
 
 
 def torchmetrics_image():

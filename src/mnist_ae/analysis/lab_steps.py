@@ -96,8 +96,10 @@ def run_lab(model: MLPAutoencoder, images: ImageSet, request: LabRequest, out: P
         for fig, name in zip(figures, LAB_FIGURE_NAMES):
             save_figure(fig, out / name)
             written.append(out / name)
-    if show:
-        import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt
 
+    if show:
         plt.show()
+    for fig in figures:  # a caller running the lab again (the report, the tests) starts with none open
+        plt.close(fig)
     return written

@@ -12,6 +12,9 @@ from pathlib import Path
 from ..files import atomic_write
 
 FIGURE_DPI = 120
+GRID_CELL_INCHES = 0.9
+GRID_TITLE_INCHES = 0.5
+GRID_GAP = 0.05  # between grid cells, as a share of a cell
 
 
 def has_display() -> bool:
@@ -78,4 +81,21 @@ def image_row(images, titles: list[str], suptitle: str, image_shape, interactive
         ax.axis("off")
     fig.suptitle(suptitle)
     fig.tight_layout()
+    return fig
+
+
+def image_grid(images, image_shape, title: str, columns: int):
+    """Images in rows of ``columns``, untitled and close together: a page of samples."""
+    plt = pyplot()
+    rows = -(-len(images) // columns)
+    _, height, width = image_shape
+    cell = GRID_CELL_INCHES / max(height, width)  # the longer side of each image gets the cell
+    fig_height = rows * height * cell + GRID_TITLE_INCHES
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * width * cell, fig_height), squeeze=False)
+    for index, ax in enumerate(axes.flat):
+        if index < len(images):
+            show_image(ax, as_picture(images[index], image_shape))
+        ax.axis("off")
+    fig.suptitle(title)
+    fig.subplots_adjust(wspace=GRID_GAP, hspace=GRID_GAP, top=1 - GRID_TITLE_INCHES / fig_height)
     return fig

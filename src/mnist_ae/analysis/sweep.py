@@ -73,11 +73,13 @@ def run_sweep(bottlenecks, train_config: TrainConfig, train_set: ImageSet, test_
               pca: PCA | None = None, on_row=None, progress: bool = True) -> list[SweepRow]:
     """Train ``train_config`` at each bottleneck size; ``on_row(rows)`` runs after each one.
 
-    Rows are labelled with ``train_config.recipe``; ``model_overrides`` are the recipe's model
-    settings. ``pca`` (fitted on ``train_set``) may be passed in to share one fit between recipes.
+    Rows are labelled with ``train_config.recipe`` (after the family, for other families than the
+    lab's mlp); ``model_overrides`` are the recipe's model settings. ``pca`` (fitted on
+    ``train_set``) may be passed in to share one fit between recipes.
     """
-    label = train_config.recipe
-    configs = {z: model_config_for(train_set, z, model_overrides or {}) for z in bottlenecks}
+    family = (model_overrides or {}).get("family", "mlp")
+    label = train_config.recipe if family == "mlp" else f"{family} {train_config.recipe}"
+    configs = {z: model_config_for(train_set, {**(model_overrides or {}), "bottleneck": z}) for z in bottlenecks}
     pca = pca or fit_pca(train_set.floats(), max_components=max(bottlenecks))
     pca.basis(max(bottlenecks))  # a shared fit too small for a size fails before any training
     machine = machine_description(runtime)
@@ -95,7 +97,7 @@ def run_sweep(bottlenecks, train_config: TrainConfig, train_set: ImageSet, test_
             trainer.fit(advance)
             path = ""
             if save_dir is not None:
-                path = str(Path(save_dir) / f"MLP.{label}.{z}.pth")
+                path = str(Path(save_dir) / f"{family.upper()}.{train_config.recipe}.{z}.pth")
                 save_run(Path(path), trainer.model, trainer.run_state(), "or pass --no-models")
             ae_mse, ae_psnr = test_scores(model_reconstructor(trainer.model), clean)
             pca_mse, pca_psnr = test_scores(PCAReconstructor(pca, z), clean)

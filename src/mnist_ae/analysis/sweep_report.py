@@ -53,7 +53,7 @@ def plot_rate_distortion(rows: list[SweepRow], path: str | Path, dataset: str = 
     for label in dict.fromkeys(r.label for r in rows):
         mine = sorted((r for r in rows if r.label == label), key=lambda r: r.bottleneck)
         ax.plot([r.bottleneck for r in mine], [r.ae_mse for r in mine], marker="o",
-                label=f"autoencoder ({label} recipe, {mine[0].epochs} epochs)")
+                label=f"{family_and_recipe(label)} recipe, {mine[0].epochs} epochs")
     ax.set_xscale("log", base=2)
     ax.set_xticks(sizes, [str(z) for z in sizes])
     ax.xaxis.set_minor_locator(NullLocator())  # only the swept sizes are ticked
@@ -74,3 +74,8 @@ def write_report(rows: list[SweepRow], out: str | Path, dataset: str = "mnist") 
     write_csv(rows, csv_path)
     plot_rate_distortion(rows, png, dataset)
     return [md, csv_path, png]
+
+
+def family_and_recipe(label: str) -> str:
+    """``conv best`` stays; the lab's family goes unnamed in row labels (``best``) and is named here."""
+    return label if " " in label else f"mlp {label}"

@@ -15,10 +15,11 @@ import threading
 
 from ..errors import UserError
 from ..training.processes import is_main_process, is_single_process
-from . import bench, eval as eval_command, figures, lab, serve, sweep, train
+from . import bench, eval as eval_command, export, figures, lab, report as report_command, sample, serve, sweep, train
 from .args import Parser
 
-COMMANDS = {module.NAME: module for module in (train, lab, eval_command, sweep, figures, serve, bench)}
+COMMANDS = {module.NAME: module for module in (train, lab, eval_command, sweep, figures, sample, report_command,
+                                                export, serve, bench)}
 INTERRUPTED_EXIT = 130  # what shells report for a program stopped by Ctrl-C (128 + SIGINT)
 # How allocators word running out of memory, when they raise a RuntimeError rather than MemoryError.
 ALLOCATOR_FAILURES = ("can't allocate memory", "out of memory", "not enough memory")

@@ -87,6 +87,17 @@ def checked(convert):
     return parse
 
 
+MAX_CONV_STAGES = 6  # 64x64 images shrink to 1x1 after six stride-2 stages
+
+
+def channel_list(text: str) -> tuple[int, ...]:
+    """``32,64``: a conv family's stage widths."""
+    widths = tuple(positive_int(item) for item in text.split(","))
+    if len(widths) > MAX_CONV_STAGES:
+        raise argparse.ArgumentTypeError(f"at most {MAX_CONV_STAGES} stages, got {len(widths)}")
+    return widths
+
+
 def fraction(text: str) -> float:
     value = number(text)
     if not 0 < value < 1:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from ..analysis.config import DENOISE_SEED, DENOISE_STDS
@@ -21,6 +22,7 @@ DESCRIPTION = ("Evaluate a checkpoint on the test split: MSE (mean over pixels, 
                "of the first over it.")
 
 MEMORY_ADVICE = "lower --pca-components, or use --device cpu"
+DEFAULT_IW_SAMPLES = 1000  # Burda et al.'s K for the importance-weighted NLL
 
 
 def configure(p):
@@ -32,6 +34,8 @@ def configure(p):
     p.add_argument("--clip-noise", action="store_true",
                    help="clip the noisy images to [0, 1], as a stored image would be (default: unclipped, the lab's)")
     p.add_argument("--seed", type=seed, default=DENOISE_SEED, help=f"seed for the noise (default {DENOISE_SEED})")
+    p.add_argument("--iw-samples", type=positive_int, default=DEFAULT_IW_SAMPLES, metavar="K",
+                   help=f"VAEs: posterior draws per test image for the ELBO and IW-NLL (default {DEFAULT_IW_SAMPLES})")
     p.add_argument("--pca-components", type=positive_int, metavar="K",
                    help="PCA baseline size (default: the model's bottleneck)")
     add_data_args(p, from_checkpoint=True)
@@ -96,10 +100,20 @@ def run(args) -> int:
     gain = (names[0], names[1]) if len(names) > 1 else None
     print(format_report(report, models, pca_name, gain))
     print(f"{pca_name} was fitted on the {train_set.name} train split by {pca.method} PCA")
+    densities = {name: model for name, model in loaded.items() if model.variational}
+    scores = {}
+    if densities:
+        from ..analysis.likelihood import likelihood, likelihood_section
+
+        clean = test_set.floats(runtime.device)
+        scores = {name: likelihood(model, clean, args.iw_samples, progress=sys.stderr.isatty())
+                  for name, model in densities.items()}
+        print("\n" + "\n".join(likelihood_section(scores)))
     if args.json:
         data = {**report.to_dict(), "models": models,
                 "pca": {"name": pca_name, "components": k, "fitted_on": f"{train_set.name} train split",
-                        "method": pca.method}}
+                        "method": pca.method},
+                **({"likelihood": {name: s.to_dict() for name, s in scores.items()}} if scores else {})}
         if gain:
             data["denoising_gain_db"] = {"of": gain[0], "over": gain[1], "by_noise_std": [
                 {"noise_std": r.noise_std, "gain": r.denoised_psnr[gain[0]] - r.denoised_psnr[gain[1]]}

@@ -9,7 +9,8 @@ from ..errors import UserError
 from .args import add_data_args, load_data
 
 NAME = "serve"
-HELP = "explore a checkpoint in the browser (reconstruct, denoise, interpolate, latent sliders)"
+HELP = ("explore a checkpoint of any family in the browser (reconstruct, denoise, interpolate, latent "
+        "sliders; new samples from a VAE)")
 DESCRIPTION = ("Start a local web app over a trained checkpoint and print its URL; "
                "the page and its JSON API (docs at /docs) stay up until Ctrl-C.")
 DEFAULT_HOST = "127.0.0.1"

@@ -9,7 +9,8 @@ from pathlib import Path
 from ..analysis.config import SWEEP_BOTTLENECKS, SWEEP_FILE_NAMES, parse_bottlenecks
 from ..errors import UserError
 from ..files import prepare_output_folder
-from ..training.config import DEVICES, RECIPES, TrainConfig, resolve
+from ..models.config import FAMILIES
+from ..training.config import DEVICES, RECIPE_NAMES, TrainConfig, resolve
 from .args import add_data_args, data_config, positive_int, seed
 
 DEFAULT_OUT = Path("runs/sweep")
@@ -35,8 +36,10 @@ def configure(p):
                    metavar="LIST", help="code sizes, comma-separated (default "
                                         f"{','.join(map(str, SWEEP_BOTTLENECKS))})")
     p.add_argument("-e", "--epochs", type=positive_int, default=50, help="epochs per model (default 50)")
-    p.add_argument("--recipe", nargs="+", choices=list(RECIPES), default=["lab"], metavar="RECIPE",
-                   help=f"recipes to sweep, each a row group in the table ({', '.join(RECIPES)}; default lab)")
+    p.add_argument("--recipe", nargs="+", choices=RECIPE_NAMES, default=["lab"], metavar="RECIPE",
+                   help=f"recipes to sweep, each a row group in the table ({', '.join(RECIPE_NAMES)}; default lab)")
+    p.add_argument("--model", nargs="+", choices=FAMILIES, default=["mlp"], metavar="FAMILY",
+                   help=f"model families to sweep, each with every recipe ({', '.join(FAMILIES)}; default mlp)")
     p.add_argument("-b", "--batch-size", type=positive_int, help="batch size (default: each recipe's)")
     p.add_argument("--seed", type=seed, default=DEFAULT_SEED, help=f"seed for every model (default {DEFAULT_SEED})")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
@@ -55,7 +58,8 @@ def run(args) -> int:
     from ..data.datasets import load_splits
     from ..training.runtime import make_runtime
 
-    recipes = [resolve(name, batch_size=args.batch_size) for name in dict.fromkeys(args.recipe)]
+    recipes = [resolve(name, family, batch_size=args.batch_size)
+               for family in dict.fromkeys(args.model) for name in dict.fromkeys(args.recipe)]
     data = data_config(args)
     configs = [TrainConfig(**r.train, epochs=args.epochs, seed=args.seed, dataset=data.dataset,
                            image_size=data.image_size, channels=data.channels, test_fraction=data.test_fraction,
@@ -65,7 +69,7 @@ def run(args) -> int:
     train_set, test_set = load_splits(data, args.data_root, args.cache_dir, args.skip_bad_images,
                                       progress=not args.no_progress and sys.stderr.isatty())
     print(f"sweeping bottlenecks {', '.join(map(str, args.bottlenecks))} x {args.epochs} epochs "
-          f"({', '.join(r.name for r in recipes)} recipe) on {runtime.name}", flush=True)
+          f"({', '.join(args.model)} x {', '.join(dict.fromkeys(args.recipe))} recipe) on {runtime.name}", flush=True)
     pca = fit_pca(train_set.floats(), max_components=max(args.bottlenecks))
     rows = []
 

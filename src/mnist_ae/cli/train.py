@@ -7,9 +7,10 @@ import time
 
 from ..errors import UserError
 from ..files import PathLock, check_writable, remove_stale_temp_files
-from ..models.config import CODE_ACTIVATIONS
-from ..training.config import DEVICES, LOADERS, LOSSES, PRECISIONS, RECIPES, SCHEDULES, STEPS, TrainConfig, resolve
-from .args import add_data_args, data_config, non_negative_float, positive_float, positive_int, seed
+from ..models.config import CODE_ACTIVATIONS, CONV_CHANNELS, FAMILIES, LIKELIHOODS
+from ..training.config import DEVICES, LOADERS, LOSSES, PRECISIONS, RECIPE_NAMES, SCHEDULES, STEPS, TrainConfig, resolve
+from ..training.logbook import INSTALL_HINT
+from .args import add_data_args, channel_list, data_config, non_negative_float, positive_float, positive_int, seed
 
 NAME = "train"
 HELP = "train an autoencoder (the lab's train.py)"
@@ -19,7 +20,7 @@ MEMORY_ADVICE = "lower -z or --hidden (the model), -b (the batches), or use --lo
 
 
 def configure(p):
-    p.add_argument("-z", "--bottleneck", type=positive_int, default=8, help="code size (default 8)")
+    p.add_argument("-z", "--bottleneck", type=positive_int, help="code size (default 8; VAE recipes: 20 and 32)")
     p.add_argument("-e", "--epochs", type=positive_int, default=50, help="epochs (default 50)")
     p.add_argument("-b", "--batch-size", type=positive_int, help="batch size (lab recipe: 2048)")
     p.add_argument("-s", "--save", default="MLP.8.pth", metavar="PATH",
@@ -27,10 +28,20 @@ def configure(p):
     p.add_argument("-p", "--plot", default=None, metavar="PATH", help="loss-curve image to write")
     p.add_argument("--seed", type=seed, default=None, help="seed for a repeatable run")
     add_data_args(p)
-    p.add_argument("--recipe", choices=list(RECIPES), default="lab",
+    p.add_argument("--recipe", choices=RECIPE_NAMES, default="lab",
                    help="preset for the options below (default lab: the lab's report; best: "
                         "linear code, BCE, one-cycle at batch 256, input noise 0.1); explicit options override it")
+    p.add_argument("--model", choices=FAMILIES, default="mlp",
+                   help="mlp (default: the lab's), conv (strided convolutions), vae or conv-vae (variational)")
     p.add_argument("--hidden", type=positive_int, help="hidden width (lab: 392)")
+    p.add_argument("--depth", type=positive_int, help="hidden layers on each side (lab: 1; not for mlp)")
+    p.add_argument("--conv-channels", type=channel_list, metavar="C1,C2,...",
+                   help=f"conv families: one stride-2 stage per width (default {','.join(map(str, CONV_CHANNELS))})")
+    p.add_argument("--likelihood", choices=LIKELIHOODS,
+                   help="VAEs: the decoder's distribution, bernoulli (default; BCE) or gaussian (scaled MSE)")
+    p.add_argument("--beta", type=non_negative_float, help="VAEs: the weight of the KL term (default 1)")
+    p.add_argument("--binarize", action="store_true", default=None,
+                   help="train on coin-flip binarised pixels, new each batch (VAE recipes do)")
     p.add_argument("--code-activation", choices=CODE_ACTIVATIONS, help="activation on the code (lab: relu)")
     p.add_argument("--lr", type=positive_float, help="learning rate, the peak for onecycle (lab: 1e-3)")
     p.add_argument("--weight-decay", type=non_negative_float, help="Adam weight decay (lab: 1e-5)")
@@ -51,7 +62,18 @@ def configure(p):
     p.add_argument("--compile", action="store_true", help="torch.compile the training step")
     p.add_argument("--resume", action="store_true", help="continue the run saved at --save")
     p.add_argument("--no-progress", action="store_true", help="no per-batch progress bar")
+    add_log_args(p)
     p.set_defaults(run=run)
+
+
+IMAGES_EVERY = 5  # a handful of reconstruction strips over the lab's 50 epochs
+
+
+def add_log_args(p):
+    p.add_argument("--log-dir", metavar="DIR", help="write TensorBoard events and metrics.csv into DIR "
+                   f"(needs {INSTALL_HINT}); --resume continues them")
+    p.add_argument("--log-images-every", type=positive_int, default=IMAGES_EVERY, metavar="N",
+                   help=f"with --log-dir: test reconstructions every N epochs and at the last (default {IMAGES_EVERY})")
 
 
 def run(args) -> int:
@@ -64,7 +86,9 @@ def run(args) -> int:
 def train(args, dist) -> int:
     from ..training import checkpoint, resume
 
-    recipe = resolve(args.recipe, hidden=args.hidden, code_activation=args.code_activation, lr=args.lr,
+    recipe = resolve(args.recipe, args.model, bottleneck=args.bottleneck, hidden=args.hidden, depth=args.depth,
+                     conv_channels=args.conv_channels, likelihood=args.likelihood, beta=args.beta,
+                     binarize=args.binarize, code_activation=args.code_activation, lr=args.lr,
                      weight_decay=args.weight_decay, loss=args.loss, schedule=args.schedule,
                      batch_size=args.batch_size, train_noise=args.train_noise)
     data = data_config(args)
@@ -92,16 +116,18 @@ def train_locked(args, dist, config: TrainConfig, model_overrides: dict, save_pa
     from ..data.datasets import load_splits
     from ..training.cuda_graph import GraphedStep
     from ..training.interrupts import Interrupted, SignalGuard, StopSignal
+    from ..training.logbook import RunLog, check_folder
     from ..training.run import EpochCheckpoint, build_trainer, check_memory, model_config_for, previous_path
     from ..training.runtime import make_runtime
     from ..training.trainer import NonFiniteLoss
 
+    log_dir = dist.from_main(lambda: check_folder(args.log_dir, args.resume)) if args.log_dir else None
     runtime = make_runtime(dist.device, args.precision, args.compile)
     # Both splits now, so a broken test file stops the run before training rather than after it.
     train_set, test_set = dist.main_first(lambda: load_splits(
         config.data, args.data_root, args.cache_dir, args.skip_bad_images, progress=dist.is_main and not args.no_progress))
     test_set.check_same_size_as(train_set)
-    model_config = model_config_for(train_set, args.bottleneck, model_overrides)
+    model_config = model_config_for(train_set, model_overrides)
     check_memory(model_config, config, train_set, runtime)
     trainer = build_trainer(model_config, config, train_set, runtime, dist, resume_state, save_path)
     if resume_state is not None:
@@ -122,11 +148,14 @@ def train_locked(args, dist, config: TrainConfig, model_overrides: dict, save_pa
     if resume_state is None and dist.is_main and save_path.exists():
         dist.say(f"{save_path} holds an earlier run; it is kept as {previous_path(save_path)} "
                  "once this run saves its first epoch")
+    log = RunLog(log_dir, config, model_config, test_set, args.log_images_every,
+                 trainer.history if resume_state else None) if log_dir and dist.is_main else None
     guard = SignalGuard()
     end_epoch = EpochCheckpoint(save_path, guard, dist, saved_epoch=trainer.epoch if resume_state else None)
+    on_epoch_end = log.following(end_epoch) if log else end_epoch
     try:
         with guard:
-            trainer.fit(end_epoch, progress=not args.no_progress and sys.stderr.isatty() and dist.is_main)
+            trainer.fit(on_epoch_end, progress=not args.no_progress and sys.stderr.isatty() and dist.is_main)
     except StopSignal as stop:
         then = "continue with the same command plus --resume" if end_epoch.saved_epoch else "run the command again"
         raise Interrupted(f"stopped by {stop} during epoch {trainer.epoch + 1}; "
@@ -141,6 +170,8 @@ def train_locked(args, dist, config: TrainConfig, model_overrides: dict, save_pa
     if not dist.is_main:
         return 0
     test_mse = mean_mse(trainer.model, test_set.floats(runtime.device))
+    if log:
+        log.finish(test_mse, trainer.epoch)
     if args.plot:
         from ..analysis.plots import loss_curve
 

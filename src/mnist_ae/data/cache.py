@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..files import atomic_write
+from .arrays import RawSplits
 
 FORMAT_VERSION = 1  # bump whenever decoding or the entry layout changes: old entries then miss
 CACHE_FOLDER_NAME = ".mnist-ae-cache"
@@ -41,6 +42,7 @@ HEADER_NAME = re.compile(rf"{ENTRY_PREFIX}([0-9a-f]{{{KEY_HEX_DIGITS}}}){re.esca
 TAG_NAME = "CACHEDIR.TAG"
 TAG_TEXT = "Signature: 8a477f597d28d172789f06886806bc55\n# a cache of decoded images made by mnist-ae\n"
 KEEP_ENTRIES = 8  # per cache folder: enough for a few settings of a few folders, bounded on disk
+SPLIT_ARRAYS = ("train_images", "train_labels", "test_images", "test_labels")  # of RawSplits
 
 
 def cache_key(files, settings: dict) -> str:
@@ -49,6 +51,21 @@ def cache_key(files, settings: dict) -> str:
     blob = json.dumps({"format": FORMAT_VERSION, "files": sorted(list(f) for f in files), "settings": settings},
                       sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def folder_key(files: list[str], root: Path, settings: dict) -> str:
+    """The key of a folder's entry: :func:`cache_key` of its files, named relative to ``root``."""
+    start = len(os.path.join(root, ""))  # of the path relative to root, in every file's path
+    return cache_key([file_entry(file, start) for file in files], settings)
+
+
+def file_entry(file: str, start: int) -> tuple[str, int, int]:
+    """What the key holds of one file; one that cannot be stat-ed fails later, when decoded."""
+    try:
+        info = os.stat(file)
+    except OSError:
+        return file[start:].replace(os.sep, "/"), -1, -1
+    return file[start:].replace(os.sep, "/"), info.st_size, info.st_mtime_ns
 
 
 def user_cache_folder() -> Path | None:
@@ -163,3 +180,34 @@ def prune(folder: Path, keep: str) -> None:
                 part.unlink(missing_ok=True)
     except OSError:  # another run pruning at the same time; a stale entry left is harmless
         pass
+
+
+def cached_splits(folders, files: list[str], root: Path, settings: dict, source: str, read) -> RawSplits:
+    """The splits of the folder ``root`` (its image ``files`` read with ``settings``) from its entry,
+    memory-mapped; else ``read()``, stored, and read back from the entry just written (so the decoded
+    copy is freed, and a run too big for memory streams its batches from the pages on disk, as it
+    would on any later run), or as read where no entry can be written."""
+    key = folder_key(files, root, settings)
+    hit = load_splits(folders, key, root, source)
+    if hit is not None:
+        return hit
+    splits = read()
+    start = len(os.path.join(root, ""))
+    meta = {"class_names": list(splits.class_names), "split_note": splits.split_note,
+            "skipped": [s[start:].replace(os.sep, "/") for s in splits.skipped]}
+    if store(folders, key, {name: getattr(splits, name) for name in SPLIT_ARRAYS}, meta) is None:
+        return splits
+    return load_splits(folders, key, root, source) or splits
+
+
+def load_splits(folders, key: str, root: Path, source: str) -> RawSplits | None:
+    """The folder ``root``'s splits from the entry ``key``, memory-mapped, or None."""
+    hit = load(folders, key, SPLIT_ARRAYS)
+    if hit is None:
+        return None
+    arrays, meta = hit
+    try:
+        return RawSplits(**arrays, class_names=tuple(str(n) for n in meta["class_names"]), source=source,
+                         split_note=str(meta["split_note"]), skipped=tuple(str(root / s) for s in meta["skipped"]))
+    except (KeyError, TypeError):  # a header from a damaged entry: read the folder afresh
+        return None

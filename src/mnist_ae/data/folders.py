@@ -1,22 +1,18 @@
-"""Folders of users' own image files read into :class:`~mnist_ae.data.arrays.RawSplits`, so a
-model can be trained on any small images, not only the IDX datasets.
+"""Folders of users' own image files read into :class:`~mnist_ae.data.arrays.RawSplits`, in three
+layouts told apart by what the folder holds: ``PATH/train/<class>/*`` and ``PATH/test/<class>/*``
+(torchvision's ImageFolder with splits; ``train/`` and ``test/`` may also hold loose images),
+``PATH/<class>/*`` (the test split a seeded hold-out of each class) or ``PATH/*`` (no classes).
 
-Three layouts, told apart by what the folder holds:
-
-* ``PATH/train/<class>/*`` and ``PATH/test/<class>/*`` (torchvision's ImageFolder, with splits;
-  ``train/`` and ``test/`` may also hold their images loose, without classes);
-* ``PATH/<class>/*``: the test split is a seeded hold-out of each class;
-* ``PATH/*``: images with no classes, the test split a seeded hold-out.
-
-Files are chosen by suffix, as ImageFolder does (so a README beside the images is no error);
-hidden files and folders are skipped, among them the cache of decoded arrays kept in
-``PATH/.mnist-ae-cache/`` (see :mod:`.cache`), which makes every run after the first start at once.
+Files are chosen by suffix, as ImageFolder does (a README beside the images is no error); hidden files
+and folders are skipped, among them the cache (:mod:`.cache`) that makes every run after the first start at once.
 """
 
 from __future__ import annotations
 
 import os
+import struct
 import sys
+import zlib
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -28,21 +24,27 @@ import numpy as np
 from ..errors import UserError
 from . import cache
 from .arrays import (DEFAULT_SEED, DEFAULT_TEST_FRACTION, NO_CLASSES, RawSplits, check_image_size, check_options,
-                     holdout, holdout_note, split_arrays, stack_pixels)
+                     convert_channels, holdout, holdout_note, split_arrays, stack_pixels)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".pnm")
 SKIPPED_FOLDERS = frozenset({"__MACOSX"})  # resource forks that macOS puts in zip archives
 TRAIN, TEST = "train", "test"
 SIXTEEN_BIT_STEP = 257  # 65535 / 255: a 16-bit grey level per 8-bit one
-# LANCZOS keeps thin strokes sharp when shrinking (BILINEAR blurs them, BOX blocks them);
-# reducing_gap first shrinks big images by a whole factor with a box filter: 512x512 to 28x28 is
-# 5x faster, off from pure LANCZOS by at most 3 grey levels on smooth images (6 on pure noise).
+# LANCZOS keeps thin strokes sharp (BILINEAR blurs them, BOX blocks them); reducing_gap first box-shrinks big
+# images by a whole factor: 512x512 to 28x28 is 5x faster, at most 3 grey levels off pure LANCZOS (6 on noise).
 REDUCING_GAP = 3.0
 FILES_PER_TASK = 256  # images one worker decodes per task: the bar's step, and a small pickling cost
 TASKS_PER_WORKER = 4  # several tasks each, so one slow chunk does not leave the other cores idle
 MIN_PARALLEL_FILES = 1000  # below this, starting worker processes costs about what it saves
 MAX_LISTED = 5  # names shown in one line before "... (N in all)"
-ARRAY_NAMES = ("train_images", "train_labels", "test_images", "test_labels")
+PNG_SIGNATURE, CRC_BYTES = b"\x89PNG\r\n\x1a\n", 4
+PNG_CHUNK_HEAD = struct.Struct(">I4s")  # a chunk's length and type; its data and CRC follow
+PNG_HEADER = struct.Struct(">IIBBBBB")  # IHDR: width, height, bit depth, colour type, compression, filter, interlace
+PNG_MODES = {(8, 0): "L", (8, 2): "RGB"}  # (bit depth, colour type) that Pillow reads unconverted, as these
+PNG_READ_CHUNKS = (b"IHDR", b"PLTE", b"IDAT", b"IEND")  # critical chunks; PLTE is only a hint in these modes
+ANCILLARY_BIT = 0x20  # of a chunk type's first byte: a chunk that does not change the pixels (PNG spec 5.4)
+ANIMATION_CHUNK = b"acTL"  # APNG: Pillow's first frame may not be the IDAT image
+SMALL_PNG_PIXELS = 256 * 256  # above this the decoding outweighs the parsing; far below Pillow's bomb limit
 
 
 @dataclass
@@ -59,8 +61,7 @@ class Found:
 
 def listing(names) -> str:
     names = list(names)
-    more = f", ... ({len(names)} in all)" if len(names) > MAX_LISTED else ""
-    return ", ".join(names[:MAX_LISTED]) + more
+    return ", ".join(names[:MAX_LISTED]) + (f", ... ({len(names)} in all)" if len(names) > MAX_LISTED else "")
 
 
 def visible(name: str) -> bool:
@@ -155,13 +156,47 @@ def eight_bit(image):
     return image.convert("RGB")
 
 
+def small_png(path):
+    """A small 8-bit grey or RGB PNG, its chunks (and CRCs) read here, its pixels by Pillow's zlib decoder: for
+    small images ``Image.open``'s parsing, in Python, costs more than the decoding. None for any other file."""
+    from PIL import Image
+
+    if not isinstance(path, str) or not path.lower().endswith(".png"):
+        return None  # a file object, or not a PNG by name
+    with open(path, "rb") as f:  # a file that cannot be read fails here as it would in Image.open
+        data = f.read()
+    pos, header, idat = len(PNG_SIGNATURE), None, []
+    while data.startswith(PNG_SIGNATURE) and pos + PNG_CHUNK_HEAD.size + CRC_BYTES <= len(data):
+        length, kind = PNG_CHUNK_HEAD.unpack_from(data, pos)
+        body, end = pos + PNG_CHUNK_HEAD.size, pos + PNG_CHUNK_HEAD.size + length
+        if end + CRC_BYTES > len(data) or (header is None) != (kind == b"IHDR") or zlib.crc32(
+                data[pos + CRC_BYTES:end]) != int.from_bytes(data[end:end + CRC_BYTES], "big"):
+            return None
+        if kind == b"IEND":
+            break
+        header = PNG_HEADER.unpack_from(data, body) if kind == b"IHDR" and length == PNG_HEADER.size else header
+        idat += [data[body:end]] if kind == b"IDAT" else []
+        if kind == ANIMATION_CHUNK or not (kind[0] & ANCILLARY_BIT or kind in PNG_READ_CHUNKS):
+            return None  # an animation, or a critical chunk that Pillow may read otherwise
+        pos = end + CRC_BYTES
+    else:
+        return None  # not a PNG, or cut short before its IEND
+    width, height, depth, colour, compression, filtering, interlace = header
+    mode = PNG_MODES.get((depth, colour))
+    if mode is None or compression or filtering or interlace or not 0 < width * height <= SMALL_PNG_PIXELS:
+        return None
+    try:
+        return Image.frombytes(mode, (width, height), b"".join(idat), "zip", mode)
+    except ValueError:  # not enough data, or not zlib's
+        return None
+
+
 def decode(path, image_size) -> np.ndarray | str:
-    """One image (a path, or a binary file object) as uint8 ``H x W`` (grey) or ``H x W x 3``, or why
-    it could not be read."""
+    """One image (a path or a binary file object) as uint8 ``H x W`` or ``H x W x 3``, or why not."""
     from PIL import Image
 
     try:
-        with Image.open(path) as image:
+        with small_png(path) or Image.open(path) as image:
             image.load()  # decodes now, so a truncated file fails here, inside the try
             pixels = eight_bit(image)
             if image_size is not None and pixels.size != (image_size[1], image_size[0]):
@@ -172,12 +207,17 @@ def decode(path, image_size) -> np.ndarray | str:
         return " ".join(str(err).split()) or type(err).__name__
 
 
-def decode_chunk(paths: list[str], image_size) -> list[np.ndarray | str]:
-    return [decode(path, image_size) for path in paths]
+def decode_chunk(paths: list[str], image_size):
+    """Files decoded: one ``N x H x W (x 3)`` array where their images share a shape (one object for
+    a worker to pickle and the parent to join, not hundreds), else a list of arrays and reasons."""
+    results = [decode(path, image_size) for path in paths]
+    shapes = {r.shape if isinstance(r, np.ndarray) else None for r in results}
+    return np.stack(results) if len(shapes) == 1 and None not in shapes else results
 
 
-def decode_files(paths: list[str], image_size, progress: bool) -> list[np.ndarray | str]:
-    """Every file decoded, in order, over all cores when there are enough files to pay for it."""
+def decode_files(paths: list[str], image_size, progress: bool) -> list:
+    """Every file decoded, in order, in chunks (:func:`decode_chunk`), over all cores when there are enough
+    files to pay for it: in processes, as Python's own work per small image holds the GIL longer than the decoder."""
     from tqdm import tqdm
 
     workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -187,76 +227,59 @@ def decode_files(paths: list[str], image_size, progress: bool) -> list[np.ndarra
     chunks = [paths[start:start + size] for start in range(0, len(paths), size)]
     with bar:
         if workers > 1 and len(paths) >= MIN_PARALLEL_FILES:
-            try:
-                return decode_in_processes(chunks, image_size, workers, bar)
+            try:  # the default start method (fork on Linux) starts the workers at once
+                with ProcessPoolExecutor(max_workers=workers) as pool:
+                    futures = [pool.submit(decode_chunk, chunk, image_size) for chunk in chunks]
+                    for future in as_completed(futures):
+                        bar.update(len(future.result()))
+                    return [future.result() for future in futures]
             except (BrokenProcessPool, OSError, NotImplementedError, RuntimeError):
-                # no worker processes here (a sandbox without semaphores, or a script without the
-                # ``if __name__ == "__main__"`` guard that non-fork start methods need): decode here
+                # no worker processes here (a sandbox without semaphores, or no __main__ guard for spawn)
                 bar.reset()
         results = []
         for chunk in chunks:
-            results += decode_chunk(chunk, image_size)
+            results.append(decode_chunk(chunk, image_size))
             bar.update(len(chunk))
         return results
 
 
-def decode_in_processes(chunks, image_size, workers: int, bar) -> list[np.ndarray | str]:
-    """Processes, not threads: for small images Python's own work per file holds the GIL longer than
-    the decoder does (docs/own-images.md). The default start method (fork on Linux) starts at once."""
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(decode_packed, chunk, image_size) for chunk in chunks]
-        for future, chunk in zip(as_completed(futures), chunks):
-            bar.update(len(chunk))
-        return [result for future in futures for result in unpacked(future.result())]
-
-
-def decode_packed(paths: list[str], image_size):
-    """A chunk decoded in a worker and sent back as one array when its images share a shape: one
-    object to pickle instead of hundreds, which the parent would otherwise unpickle one by one."""
-    results = decode_chunk(paths, image_size)
-    shapes = {r.shape if isinstance(r, np.ndarray) else None for r in results}
-    return np.stack(results) if len(shapes) == 1 and None not in shapes else results
-
-
-def unpacked(result) -> list[np.ndarray | str]:  # a chunk's results, whichever way they came
-    return list(result) if isinstance(result, np.ndarray) else result
-
-
-def size_counts(pixels: list[np.ndarray]) -> str:
-    counts = Counter(p.shape[:2] for p in pixels).most_common()
-    parts = [f"{h}x{w} ({n} image{'s' if n > 1 else ''})" if i == 0 else f"{h}x{w} ({n})"
-             for i, ((h, w), n) in enumerate(counts)]
-    return f"found {len(counts)} sizes: {', '.join(parts)}"
-
-
 def decode_and_split(found: Found, image_size, channels, test_fraction, seed, skip_bad, progress) -> RawSplits:
-    results = decode_files(found.files, image_size, progress)
-    bad = [(path, result) for path, result in zip(found.files, results) if isinstance(result, str)]
-    if bad and not skip_bad:
-        others = f" and {len(bad) - 1} other file(s)" if len(bad) > 1 else ""
-        raise UserError(f"cannot read {bad[0][0]} as an image ({bad[0][1]}){others}; fix or delete it, "
-                        "or pass --skip-bad-images to leave such files out")
-    keep = [i for i, result in enumerate(results) if not isinstance(result, str)]
-    if not keep:
-        raise UserError(f"none of the {len(results)} images in {found.root} can be read "
-                        f"(e.g. {bad[0][0]}: {bad[0][1]}); replace them")
-    pixels = [results[i] for i in keep]
-    if len({p.shape[:2] for p in pixels}) > 1:
-        raise UserError(f"images in {found.root} differ in size: {size_counts(pixels)}; pass --image-size H W")
-    images, labels = stack_pixels(pixels, channels), found.labels[keep]
+    chunks = decode_files(found.files, image_size, progress)
+    if all(isinstance(c, np.ndarray) for c in chunks) and len({c.shape[1:] for c in chunks}) == 1:
+        pixels = np.concatenate(chunks)  # every file read, all of one shape: no work image by image
+        pixels = pixels[:, None] if pixels.ndim == 3 else np.moveaxis(pixels, -1, 1)
+        images, keep, bad = convert_channels(pixels, channels), slice(None), []
+    else:
+        results = [r for chunk in chunks for r in chunk]
+        bad = [(path, result) for path, result in zip(found.files, results) if isinstance(result, str)]
+        if bad and not skip_bad:
+            others = f" and {len(bad) - 1} other file(s)" if len(bad) > 1 else ""
+            raise UserError(f"cannot read {bad[0][0]} as an image ({bad[0][1]}){others}; fix or delete it, "
+                            "or pass --skip-bad-images to leave such files out")
+        keep = [i for i, result in enumerate(results) if not isinstance(result, str)]
+        if not keep:
+            raise UserError(f"none of the {len(results)} images in {found.root} can be read "
+                            f"(e.g. {bad[0][0]}: {bad[0][1]}); replace them")
+        pixels = [results[i] for i in keep]
+        sizes = Counter(p.shape[:2] for p in pixels).most_common()
+        if len(sizes) > 1:
+            counts = ", ".join(f"{h}x{w} ({n}{' image' + 's' * (n > 1) if i == 0 else ''})"
+                               for i, ((h, w), n) in enumerate(sizes))
+            raise UserError(f"images in {found.root} differ in size: found {len(sizes)} sizes: {counts}; "
+                            "pass --image-size H W")
+        images = stack_pixels(pixels, channels)
+    labels = found.labels[keep]
     if found.in_test is None:
         train, test = holdout(labels, test_fraction, seed)
         note = holdout_note(test_fraction, seed, per_class=len(found.class_names) > 1)
     else:
         in_test = found.in_test[keep]
-        train, test = np.flatnonzero(~in_test), np.flatnonzero(in_test)
-        note = "test/ folder"
+        train, test, note = np.flatnonzero(~in_test), np.flatnonzero(in_test), "test/ folder"
         for split, members in ((TRAIN, train), (TEST, test)):
             if len(members) == 0:
                 raise UserError(f"no image in {found.root / split}/ can be read; replace them")
-    skipped = tuple(path for path, _ in bad)
     return RawSplits(*split_arrays(images, labels, train, test), found.class_names,
-                     f"folder {found.root} ({found.layout})", note, skipped)
+                     f"folder {found.root} ({found.layout})", note, tuple(path for path, _ in bad))
 
 
 def read_folder(path, image_size=None, channels=None, test_fraction: float = DEFAULT_TEST_FRACTION,
@@ -273,28 +296,5 @@ def read_folder(path, image_size=None, channels=None, test_fraction: float = DEF
         raise UserError(f"cannot read {err.filename or root} ({err.strerror or err}); fix its permissions") from None
     settings = {"image_size": image_size, "channels": channels, "test_fraction": float(test_fraction),
                 "seed": int(seed), "skip_bad": bool(skip_bad)}
-    start = len(os.path.join(root, ""))  # of the path relative to root, in every file's path
-    key = cache.cache_key([file_entry(file, start) for file in found.files], settings)
-    source = f"folder {root} ({found.layout})"
-    hit = cache.load(folders, key, ARRAY_NAMES)
-    if hit is not None:
-        try:
-            arrays, meta = hit
-            return RawSplits(**arrays, class_names=tuple(str(n) for n in meta["class_names"]), source=source,
-                             split_note=str(meta["split_note"]), skipped=tuple(str(root / s) for s in meta["skipped"]))
-        except (KeyError, TypeError):  # a header from a damaged entry: read the folder afresh
-            pass
-    splits = decode_and_split(found, image_size, channels, test_fraction, seed, skip_bad, progress)
-    skipped = [s[start:].replace(os.sep, "/") for s in splits.skipped]
-    cache.store(folders, key, {name: getattr(splits, name) for name in ARRAY_NAMES},
-                {"class_names": list(splits.class_names), "split_note": splits.split_note, "skipped": skipped})
-    return splits
-
-
-def file_entry(file: str, start: int) -> tuple[str, int, int]:
-    """What the cache key holds of one file; one that cannot be stat-ed fails later, when decoded."""
-    try:
-        info = os.stat(file)
-    except OSError:
-        return file[start:].replace(os.sep, "/"), -1, -1
-    return file[start:].replace(os.sep, "/"), info.st_size, info.st_mtime_ns
+    return cache.cached_splits(folders, found.files, root, settings, f"folder {root} ({found.layout})",
+                               lambda: decode_and_split(found, progress=progress, **settings))

@@ -1,4 +1,5 @@
-"""A whole split in memory (:class:`ImageSet`), and the lab's per-image streaming loader over it."""
+"""A whole split (:class:`ImageSet`), in memory or memory-mapped, and the streaming loader that reads it
+batch by batch."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
 from ..errors import UserError
 from .idx import read_split
@@ -24,7 +25,8 @@ def describe_size(shape) -> str:
 
 @dataclass
 class ImageSet:
-    """A whole split in memory: uint8 images ``N x C x H x W`` and int64 labels ``N``.
+    """A whole split: uint8 images ``N x C x H x W`` (in memory, or mapped from the cache of a folder)
+    and int64 labels ``N``.
 
     ``class_names[i]`` names label ``i``; empty when the labels are their own names (MNIST's digits).
     """
@@ -95,8 +97,9 @@ def load_images(name: str, root: str | Path, train: bool, download: bool = True)
                     name=name, train=train)
 
 
-class PerImageTensors(Dataset):
-    """One ``C x H x W`` float image and its label per item, as torchvision's ``ToTensor`` gives."""
+class ImageBatches(Dataset):
+    """Whole batches of a split: ``batches[indices]`` is the uint8 images at ``indices`` and their
+    labels, gathered in one go; from a memory-mapped split only those images' pages are read."""
 
     def __init__(self, images: ImageSet):
         self.images = images
@@ -104,12 +107,35 @@ class PerImageTensors(Dataset):
     def __len__(self) -> int:
         return len(self.images)
 
+    def __getitem__(self, indices):
+        index = torch.as_tensor(indices)
+        return self.images.images[index], self.images.labels[index]
+
+
+class PerImagePictures(Dataset):
+    """The lab's per-image pipeline for any split: each image a PIL picture made a tensor by torchvision's
+    ``ToTensor``, which is what torchvision's MNIST does with its own uint8 images."""
+
+    def __init__(self, images: ImageSet):
+        from torchvision.transforms import ToTensor
+
+        self.images, self.to_tensor = images, ToTensor()
+
+    def __len__(self) -> int:
+        return len(self.images)
+
     def __getitem__(self, index: int):
-        return self.images.images[index].float().div(PIXEL_MAX), self.images.labels[index]
+        from PIL import Image
+
+        pixels = self.images.images[index].numpy()  # C x H x W
+        picture = Image.fromarray(pixels[0] if len(pixels) == GREY else pixels.transpose(1, 2, 0))
+        return self.to_tensor(picture), self.images.labels[index]
 
 
 def streaming_loader(images: ImageSet, batch_size: int, shuffle: bool = True,
                      generator: torch.Generator | None = None, num_workers: int = 0) -> DataLoader:
-    """The lab's pipeline shape: a ``DataLoader`` that converts and collates image by image."""
-    return DataLoader(PerImageTensors(images), batch_size=batch_size, shuffle=shuffle, generator=generator,
-                      num_workers=num_workers)
+    """A ``DataLoader`` of uint8 batches (to be made floats a batch at a time), in the order of the lab's
+    ``DataLoader(shuffle=True, generator=...)``: the same sampler chain, each batch read in one go."""
+    order = RandomSampler(images, generator=generator) if shuffle else SequentialSampler(images)
+    return DataLoader(ImageBatches(images), batch_size=None, sampler=BatchSampler(order, batch_size, drop_last=False),
+                      generator=generator, num_workers=num_workers)

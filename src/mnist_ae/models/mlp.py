@@ -6,10 +6,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .base import Autoencoder
 from .config import ModelConfig
 
 
-class MLPAutoencoder(nn.Module):
+class MLPAutoencoder(Autoencoder):
     """784 -> hidden -> bottleneck -> hidden -> 784, ReLU inside, sigmoid on the output.
 
     Parameter names are the lab's (``fc1`` ... ``fc4``) so state dicts move freely
@@ -17,8 +18,7 @@ class MLPAutoencoder(nn.Module):
     """
 
     def __init__(self, config: ModelConfig | None = None):
-        super().__init__()
-        self.config = config or ModelConfig()
+        super().__init__(config or ModelConfig())
         c = self.config
         self.fc1 = nn.Linear(c.input_dim, c.hidden)
         self.fc2 = nn.Linear(c.hidden, c.bottleneck)
@@ -28,6 +28,9 @@ class MLPAutoencoder(nn.Module):
         self.type = "MLP4"
         self.input_shape = (1, c.input_dim)
 
+    def initialize(self) -> None:
+        init_lab_weights(self)
+
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Images (any shape ending in the pixels, or ``N x C x H x W``) to codes."""
         x = x.reshape(x.shape[0], -1) if x.dim() > 2 else x
@@ -35,32 +38,7 @@ class MLPAutoencoder(nn.Module):
         return F.relu(code) if self.config.code_activation == "relu" else code
 
     def decode_logits(self, code: torch.Tensor) -> torch.Tensor:
-        """Codes to pre-sigmoid outputs; a BCE-with-logits loss trains on these."""
         return self.fc4(F.relu(self.fc3(code)))
-
-    def decode(self, code: torch.Tensor) -> torch.Tensor:
-        """Codes to flat images with pixels in [0, 1]."""
-        return torch.sigmoid(self.decode_logits(code))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.encode(x))
-
-    @torch.no_grad()
-    def interpolate(self, x_a: torch.Tensor, x_b: torch.Tensor, n_steps: int = 8) -> torch.Tensor:
-        """Decode ``n_steps`` evenly spaced codes from ``x_a``'s to ``x_b``'s, endpoints included.
-
-        ``x_a`` and ``x_b`` are single images (any shape holding ``input_dim`` pixels);
-        the result is ``n_steps x output_dim``.
-        """
-        if n_steps < 2:
-            raise ValueError(f"n_steps must be at least 2 to include both endpoints, got {n_steps}")
-        # One image per call, as a reconstruction is computed: batched matmuls may round
-        # differently, and the endpoints should be exactly the two reconstructions.
-        code_a, code_b = self.encode(x_a.reshape(1, -1)), self.encode(x_b.reshape(1, -1))
-        weights = torch.linspace(0.0, 1.0, n_steps, device=code_a.device, dtype=code_a.dtype)
-        path = torch.lerp(code_a.expand(n_steps, -1), code_b.expand(n_steps, -1), weights[:, None])
-        path[0], path[-1] = code_a[0], code_b[0]  # lerp at weight 1 may miss the end code by a bit
-        return torch.cat([self.decode(code[None]) for code in path])
 
 
 class autoencoderMLP4Layer(MLPAutoencoder):  # noqa: N801 - the lab's name, kept for its scripts

@@ -1,4 +1,5 @@
-"""Where a run's batches come from: the whole split on the device, or the lab's DataLoader.
+"""Where a run's batches come from: the whole split on the device as floats, or streamed a batch at a
+time from its uint8 images (in memory, or memory-mapped from the cache of a folder) by a DataLoader.
 
 Both shuffle from a generator of their own, seeded by the run, so a run repeats exactly and
 its data order can be saved and resumed. Under torchrun each source cuts every global batch
@@ -15,10 +16,12 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler
 
 from ..data.images import ImageSet, streaming_loader
+from ..data.sources import PIXEL_MAX
 from ..errors import UserError
 from .config import TrainConfig
 
-# Above this many bytes of float32 images the data streams from disk instead of living on the device.
+# Above this many bytes of float32 images the data streams (from disk, for a folder's cache) instead of
+# living on the device as one float tensor.
 MEMORY_LOADER_LIMIT_BYTES = 4 * 1024**3
 FLOAT32_BYTES = 4
 
@@ -107,24 +110,30 @@ class ShardedMemoryBatches:
 
 
 class StreamBatches:
-    """The lab's DataLoader, its images flattened and moved to the device."""
+    """The DataLoader's uint8 batches, made floats in [0, 1] on the device one batch at a time (the
+    values :meth:`ImageSet.floats` gives), so no float copy of the whole split is ever made."""
 
     loader = "stream"
 
-    def __init__(self, loader: DataLoader, device: torch.device, generator: torch.Generator):
-        self.loader, self.device, self.generator = loader, device, generator
-        self.batch_size = loader.batch_size
+    def __init__(self, dataloader: DataLoader, device: torch.device, generator: torch.Generator, batch_size: int):
+        # not self.loader: that names the kind of source, as on every source
+        self.dataloader, self.device, self.generator, self.batch_size = dataloader, device, generator, batch_size
 
     def __len__(self) -> int:
-        return len(self.loader)
+        return len(self.dataloader)
 
     def __iter__(self):
-        for images, _ in self.loader:
-            yield images.reshape(images.shape[0], -1).to(self.device, non_blocking=True)
+        for images, _ in self.dataloader:
+            yield as_floats(images, self.device)
 
     def shard(self, shares: Shares) -> "ShardedStreamBatches":
         check_shardable(self.batch_size, shares.world_size)
         return ShardedStreamBatches(self, shares)
+
+
+def as_floats(images: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """uint8 ``B x C x H x W`` as flat floats on ``device``: moved as bytes, a quarter of the floats."""
+    return images.to(device, non_blocking=True).reshape(len(images), -1).float().div_(PIXEL_MAX)
 
 
 class ShareSampler:
@@ -142,29 +151,29 @@ class ShareSampler:
 
 
 class ShardedStreamBatches:
-    """The lab's DataLoader reading only this rank's share of each global batch."""
+    """The DataLoader reading only this rank's share of each global batch."""
 
     loader = StreamBatches.loader
 
     def __init__(self, batches: StreamBatches, shares: Shares):
-        loader = batches.loader
+        whole = batches.dataloader
         self.generator, self.device, self.shares = batches.generator, batches.device, shares
-        self.batch_size, self.n_images = loader.batch_size, len(loader.dataset)
-        # The same sampler chain as DataLoader(shuffle=True, generator=...), so the same order.
-        global_batches = BatchSampler(RandomSampler(loader.dataset, generator=self.generator),
+        self.batch_size, self.n_images = batches.batch_size, len(whole.dataset)
+        # The same sampler chain as the single process's loader, so the same order.
+        global_batches = BatchSampler(RandomSampler(whole.dataset, generator=self.generator),
                                       self.batch_size, drop_last=False)
-        self.loader = DataLoader(loader.dataset, batch_sampler=ShareSampler(global_batches, shares),
-                                 num_workers=loader.num_workers, generator=self.generator)
+        self.dataloader = DataLoader(whole.dataset, batch_size=None, sampler=ShareSampler(global_batches, shares),
+                                     num_workers=whole.num_workers, generator=self.generator)
         self.weight = torch.ones((), device=self.device)
 
     def __len__(self) -> int:
-        return len(self.loader)
+        return len(self.dataloader)
 
     def __iter__(self):
-        for index, (images, _) in enumerate(self.loader):
+        for index, (images, _) in enumerate(self.dataloader):
             global_size = min(self.batch_size, self.n_images - index * self.batch_size)
             self.weight.fill_(self.shares.take(range(global_size))[1])
-            yield images.reshape(images.shape[0], -1).to(self.device, non_blocking=True)
+            yield as_floats(images, self.device)
 
 
 def use_memory_loader(config: TrainConfig, n_images: int, n_pixels: int) -> bool:
@@ -180,11 +189,13 @@ def seeded_generator(seed: int | None, device: torch.device | str = "cpu") -> to
 
 
 def make_batches(train_set: ImageSet, config: TrainConfig, device: torch.device):
-    """The run's batch source: the whole split on ``device``, or the lab's DataLoader when too big.
+    """The run's batch source: the whole split on ``device`` as floats, or streamed from its uint8
+    images when their float copy would pass :data:`MEMORY_LOADER_LIMIT_BYTES` (``--loader auto``).
 
     Shuffling draws from its own generator, seeded by ``config.seed``, so a run repeats exactly.
     """
     if use_memory_loader(config, len(train_set), train_set.n_pixels):
         return MemoryBatches(train_set.floats(device), config.batch_size, seeded_generator(config.seed, device))
     generator = seeded_generator(config.seed)
-    return StreamBatches(streaming_loader(train_set, config.batch_size, generator=generator), device, generator)
+    return StreamBatches(streaming_loader(train_set, config.batch_size, generator=generator), device, generator,
+                         config.batch_size)

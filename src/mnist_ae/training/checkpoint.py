@@ -22,7 +22,8 @@ from ..data.sources import DataConfig
 from ..errors import UserError
 from ..files import atomic_write
 from ..models.config import ModelConfig
-from ..models.mlp import MLPAutoencoder
+from ..models import families
+from ..models.base import Autoencoder
 from . import validation
 from .validation import CONFIG_KEY, LAB_KEYS  # noqa: F401 - part of this module's interface
 
@@ -37,7 +38,7 @@ def state_path(weights_path: str | Path) -> Path:
     return weights_path.with_name(weights_path.name + STATE_SUFFIX)
 
 
-def save(path: str | Path, model: MLPAutoencoder, run_state: dict | None = None) -> None:
+def save(path: str | Path, model: Autoencoder, run_state: dict | None = None) -> None:
     """Write the run state, when given, then the weights (lab format).
 
     The run state carries the weights too, so it alone continues a run: a crash between
@@ -86,18 +87,24 @@ def config_from_weights(state, path: Path) -> ModelConfig:
     try:
         return validation.checkpoint_weights(state)
     except validation.Foreign as err:
-        raise UserError(f"{path} is not an MLP autoencoder checkpoint: {err}; load one saved by train.py "
+        raise UserError(f"{path} is not an autoencoder checkpoint: {err}; load one saved by train.py "
                         "or by the lab's torch.save(model.state_dict())") from None
     except validation.Invalid as err:
         raise UserError(f"{path} is not a usable checkpoint: {err}; load another checkpoint or train "
                         "a new one with train.py") from None
 
 
-def load_model(path: str | Path, device: torch.device | str = "cpu") -> MLPAutoencoder:
-    """Rebuild a model from our checkpoint or from a plain state_dict the lab saved."""
+def load_model(path: str | Path, device: torch.device | str = "cpu") -> Autoencoder:
+    """Rebuild a model of any family from our checkpoint, a plain state_dict the lab saved, or a
+    folder ``mnist-ae export`` wrote."""
     path = Path(path)
+    if path.is_dir():
+        from .exported import load_folder
+
+        return load_folder(path, device)
     state = safe_load(path)
-    model = MLPAutoencoder(config_from_weights(state, path))  # its tensors are now known to fit
+    config = config_from_weights(state, path)  # its tensors are now known to fit
+    model = families.CLASSES[config.family](config)
     model.load_state_dict(state)
     return model.to(device).eval()
 
@@ -117,7 +124,11 @@ def load_run_state(path: str | Path) -> dict:
 
 
 def saved_data_config(path: str | Path) -> DataConfig | None:
-    """The data a checkpoint was trained on, when it says (the lab's own files do not)."""
+    """The data a checkpoint (or exported folder) was trained on, when it says (the lab's own files do not)."""
+    if Path(path).is_dir():
+        from .exported import saved_data
+
+        return saved_data(path)
     state = safe_load(path)
     saved = getattr(state, "_metadata", {}).get("", {}).get(DATA_KEY)
     if saved is None:

@@ -16,32 +16,24 @@ import math
 from contextlib import nullcontext
 
 import torch
-import torch.nn.functional as F
 from torch import nn, optim
 
 from ..data.noise import add_noise
-from ..models.mlp import MLPAutoencoder
+from ..models.base import Autoencoder
 from .config import TrainConfig
 
 
-def reconstruction_loss(model: MLPAutoencoder, inputs: torch.Tensor, targets: torch.Tensor,
-                        loss: str) -> torch.Tensor:
-    """MSE between the output and the clean targets (the lab's), or BCE on the decoder's logits."""
-    logits = model.decode_logits(model.encode(inputs))
-    if loss == "bce":
-        return F.binary_cross_entropy_with_logits(logits, targets)
-    return F.mse_loss(torch.sigmoid(logits), targets)
+class TrainingLoss(nn.Module):
+    """The model's own loss (:meth:`~mnist_ae.models.base.Autoencoder.loss`: MSE or BCE for an
+    autoencoder, the negative ELBO for a VAE) as a module: DistributedDataParallel syncs
+    gradients only through a forward."""
 
-
-class ReconstructionLoss(nn.Module):
-    """The loss as a module: DistributedDataParallel syncs gradients only through a forward."""
-
-    def __init__(self, model: MLPAutoencoder, loss: str):
+    def __init__(self, model: Autoencoder, loss: str):
         super().__init__()
         self.model, self.loss = model, loss
 
     def forward(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return reconstruction_loss(self.model, inputs, targets, self.loss)
+        return self.model.loss(inputs, targets, self.loss)
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig, **options) -> optim.Optimizer:
@@ -58,13 +50,15 @@ def make_scheduler(optimizer: optim.Optimizer, config: TrainConfig, steps_per_ep
 
 
 class AutogradStep:
-    """``step(images) -> loss``: noisy inputs if asked, forward, loss, backward, Adam."""
+    """``step(images) -> loss``: binarised or noisy inputs if asked, forward, loss, backward, Adam."""
 
     def __init__(self, objective: nn.Module, optimizer: optim.Optimizer, config: TrainConfig,
                  autocast=nullcontext):
         self.objective, self.optimizer, self.config, self.autocast = objective, optimizer, config, autocast
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        if self.config.binarize:
+            images = torch.bernoulli(images)
         inputs = images
         if self.config.train_noise:  # noisy inputs, clean targets: the model learns to denoise
             inputs = add_noise(images, torch.randn_like(images), self.config.train_noise, self.config.clip_noise)
@@ -82,13 +76,13 @@ def shuffled_batches(images: torch.Tensor, batch_size: int, generator: torch.Gen
     return [images[indices] for indices in order.split(batch_size)]
 
 
-def train_plain(model: MLPAutoencoder, images: torch.Tensor, config: TrainConfig,
+def train_plain(model: Autoencoder, images: torch.Tensor, config: TrainConfig,
                 generator: torch.Generator, on_epoch_end=None) -> list[float]:
     """Train ``model`` on ``images`` (``N x pixels`` in [0, 1]) for ``config.epochs``; the
     epochs' mean losses. ``on_epoch_end(epoch, loss)`` runs after each epoch."""
     optimizer = make_optimizer(model, config)
     scheduler = make_scheduler(optimizer, config, steps_per_epoch=math.ceil(len(images) / config.batch_size))
-    step = AutogradStep(ReconstructionLoss(model, config.loss), optimizer, config)
+    step = AutogradStep(TrainingLoss(model, config.loss), optimizer, config)
     losses = []
     for epoch in range(1, config.epochs + 1):
         model.train()

@@ -13,14 +13,14 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..models.config import ModelConfig
-from ..models.mlp import MLPAutoencoder
-from . import checkpoint, validation
+from ..models.base import Autoencoder
+from . import checkpoint, run_validation, validation
 from .config import TrainConfig
 from .trainer import Trainer
 
 # Settings that shape the optimizer, the schedule or the data order; -e may grow (see below).
 MUST_MATCH = ("recipe", "batch_size", "lr", "weight_decay", "loss", "schedule", "train_noise",
-              "clip_noise", "dataset", "image_size", "channels", "test_fraction", "loader", "precision", "step")
+              "clip_noise", "binarize", "dataset", "image_size", "channels", "test_fraction", "loader", "precision", "step")
 DEVICE_NAMES = {"cpu": "the CPU", "cuda": "a GPU"}
 
 
@@ -30,11 +30,11 @@ def damaged(path: Path, detail: str) -> UserError:
 
 
 def load(path: Path, config: TrainConfig) -> dict:
-    """The run state saved beside ``path``, checked whole (:func:`.validation.run_state`: weights,
+    """The run state saved beside ``path``, checked whole (:func:`.run_validation.run_state`: weights,
     optimizer, schedule, generators) and against this command's ``config``, before anything is built."""
     state = checkpoint.load_run_state(path)
     try:
-        saved = validation.run_state(state)
+        saved = run_validation.run_state(state)
     except validation.Invalid as err:
         raise damaged(path, str(err)) from None
     epoch = state["epoch"]
@@ -55,16 +55,18 @@ def load(path: Path, config: TrainConfig) -> dict:
     return state
 
 
-def load_weights(model: MLPAutoencoder, state: dict, path: Path) -> None:
+def load_weights(model: Autoencoder, state: dict, path: Path) -> None:
     """Put the saved weights into ``model``, which the command's flags shaped."""
     try:
         saved = ModelConfig(**{f.name: state["model_config"][f.name] for f in fields(ModelConfig)})
     except (KeyError, TypeError, ValueError) as err:
         raise damaged(path, f"model config: {err}") from None
     if saved != model.config:
-        raise UserError(f"cannot resume: {path} holds a {saved.input_dim}-{saved.hidden}-{saved.bottleneck} "
-                        f"model with a {saved.code_activation} code; pass the original run's -z, --hidden "
-                        "and --code-activation")
+        changed = [f.name for f in fields(ModelConfig) if getattr(saved, f.name) != getattr(model.config, f.name)]
+        raise UserError(f"cannot resume: {path} holds a {saved.layer_sizes} model with a {saved.code_activation} "
+                        f"code and this command builds another ({', '.join(changed)} differ); pass the original "
+                        "run's --model, -z, --hidden, --depth, --conv-channels, --code-activation, --likelihood "
+                        "and --beta")
     try:
         model.load_state_dict(state["model"])
     except (RuntimeError, KeyError, TypeError) as err:

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import torch
 
-from ..data.images import ImageSet
+from ..data.images import ImageSet, describe_size
 from ..errors import UserError
+from ..models import families
+from ..models.base import Autoencoder
 from ..models.config import ModelConfig
-from ..models.mlp import MLPAutoencoder, init_lab_weights
 from . import checkpoint, resume
 from .batches import make_batches, use_memory_loader
 from .config import TrainConfig
@@ -23,10 +24,13 @@ from .runtime import Runtime
 from .trainer import Trainer
 
 
-def model_config_for(images: ImageSet, bottleneck: int, overrides: dict) -> ModelConfig:
+def model_config_for(images: ImageSet, overrides: dict) -> ModelConfig:
     """The model for ``images``: as many inputs and outputs as they have pixels."""
-    return ModelConfig(input_dim=images.n_pixels, output_dim=images.n_pixels, image_shape=images.image_shape,
-                       bottleneck=bottleneck, **overrides)
+    try:
+        return ModelConfig(input_dim=images.n_pixels, output_dim=images.n_pixels, image_shape=images.image_shape,
+                           **overrides)
+    except ValueError as err:  # a shape these images cannot take (a conv's strides, say)
+        raise UserError(f"cannot build a {overrides.get('family', 'mlp')} model for {describe_size(images.image_shape)} images: {err}") from None
 
 
 PREVIOUS_SUFFIX = ".prev"
@@ -67,7 +71,11 @@ def check_memory(model_config: ModelConfig, config: TrainConfig, train_set: Imag
     """Refuse, before allocating, a run whose model, batches and data cannot fit in memory."""
     c = model_config
     batch = min(config.batch_size, len(train_set))
-    activations = batch * (c.input_dim + 2 * c.hidden + c.bottleneck + c.output_dim)
+    # Per image: the input, both sides' hidden layers, the code and the output, and each conv stage's maps.
+    _, height, width = c.image_shape
+    stages = sum(channels * height * width // 4**(i + 1) for i, channels in enumerate(c.conv_channels)) \
+        if c.convolutional else 0
+    activations = batch * (c.input_dim + 2 * c.depth * c.hidden + 2 * c.bottleneck + c.output_dim + 2 * stages)
     data = len(train_set) * train_set.n_pixels if use_memory_loader(config, len(train_set), train_set.n_pixels) else 0
     needed = FLOAT_BYTES * (PARAMETER_COPIES * c.parameter_count + ACTIVATION_COPIES * activations + data)
     free = available_memory(runtime)
@@ -77,9 +85,9 @@ def check_memory(model_config: ModelConfig, config: TrainConfig, train_set: Imag
                         "or use --loader stream (the data)")
 
 
-def build_model(config: ModelConfig) -> MLPAutoencoder:
+def build_model(config: ModelConfig) -> Autoencoder:
     try:
-        return MLPAutoencoder(config)
+        return families.build(config)
     except (RuntimeError, MemoryError):  # the allocator's way of saying the layers do not fit
         raise UserError(f"not enough memory for a {config.layer_sizes} model; "
                         "choose a smaller --hidden or -z") from None
@@ -95,7 +103,6 @@ def build_trainer(model_config: ModelConfig, config: TrainConfig, train_set: Ima
         # others); the other ranks get noise streams of their own.
         torch.manual_seed(config.seed + dist.rank)
     model = build_model(model_config)
-    init_lab_weights(model)
     if resume_state is not None:
         resume.load_weights(model, resume_state, save_path)
     model.to(runtime.device)
@@ -137,7 +144,7 @@ class EpochCheckpoint:
         return f"{self.save_path} keeps epoch {self.saved_epoch}, the last one finished"
 
 
-def save_run(path: Path, model: MLPAutoencoder, state: dict | None, then: str = "run again") -> None:
+def save_run(path: Path, model: Autoencoder, state: dict | None, then: str = "run again") -> None:
     """:func:`checkpoint.save`, its failures as one line: the atomic write kept the previous file."""
     try:
         checkpoint.save(path, model, state)

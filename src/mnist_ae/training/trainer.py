@@ -16,13 +16,13 @@ import torch
 from tqdm import tqdm
 
 from ..errors import UserError
-from ..models.mlp import MLPAutoencoder
+from ..models.base import Autoencoder
 from .batches import MemoryBatches
 from .config import TrainConfig
 from .cuda_graph import GraphedStep, portable_state
 from .distributed import SingleProcess
 from .fused_step import FusedStep
-from .plain_loop import AutogradStep, ReconstructionLoss, make_optimizer, make_scheduler
+from .plain_loop import AutogradStep, TrainingLoss, make_optimizer, make_scheduler
 from .runtime import Runtime
 
 
@@ -37,12 +37,14 @@ class NonFiniteLoss(UserError):
     pass
 
 
-def choose_step(config: TrainConfig, runtime: Runtime, dist: SingleProcess) -> str:
-    """"fused" or "autograd". Several processes and ``--compile`` need autograd: DDP syncs
-    gradients through autograd's hooks and the compiler traces autograd's graph, and the
-    fused step has neither."""
+def choose_step(config: TrainConfig, runtime: Runtime, dist: SingleProcess, family: str = "mlp") -> str:
+    """"fused" or "autograd". The fused step is the lab's MLP's, written out by hand. Several
+    processes and ``--compile`` need autograd: DDP syncs gradients through autograd's hooks and
+    the compiler traces autograd's graph, and the fused step has neither."""
     needs_autograd = [why for why, applies in (("under torchrun", dist.world_size > 1),
-                                               ("with --compile", runtime.compile)) if applies]
+                                               ("with --compile", runtime.compile),
+                                               (f"a {family} model", family != "mlp"),
+                                               ("with --binarize", config.binarize)) if applies]
     if config.step == "fused" and needs_autograd:
         raise UserError(f"--step fused cannot train {' or '.join(needs_autograd)} (it computes gradients "
                         "without autograd); use --step autograd or auto")
@@ -54,11 +56,11 @@ def choose_step(config: TrainConfig, runtime: Runtime, dist: SingleProcess) -> s
 class Trainer:
     """Owns the model, optimizer, scheduler and RNG of one run; ``fit`` trains epoch by epoch."""
 
-    def __init__(self, model: MLPAutoencoder, config: TrainConfig, runtime: Runtime, batches,
+    def __init__(self, model: Autoencoder, config: TrainConfig, runtime: Runtime, batches,
                  dist: SingleProcess | None = None):
         self.model, self.config, self.runtime, self.batches = model, config, runtime, batches
         self.dist = dist if dist is not None else SingleProcess()
-        self.step_kind = choose_step(config, runtime, self.dist)
+        self.step_kind = choose_step(config, runtime, self.dist, model.config.family)
         if self.step_kind == "fused":
             step = FusedStep(model, config.lr, config.weight_decay, config.loss,
                              config.train_noise, config.precision, config.clip_noise)
@@ -66,7 +68,7 @@ class Trainer:
             self.step = runtime.graphed(step)
         else:
             self.optimizer = make_optimizer(model, config, **runtime.optimizer_options())
-            objective = self.dist.wrap(ReconstructionLoss(model, config.loss), batches)
+            objective = self.dist.wrap(TrainingLoss(model, config.loss), batches)
             self.step = runtime.maybe_compile(AutogradStep(objective, self.optimizer, config, runtime.autocast))
         self.scheduler = make_scheduler(self.optimizer, config, len(batches))
         self.per_batch_schedule = config.schedule == "onecycle"

@@ -3,6 +3,7 @@
 # No ``from __future__ import annotations``: FastAPI must see the request models built
 # inside create_app, which string annotations would hide from it.
 
+import random
 from pathlib import Path
 from typing import Annotated
 
@@ -18,7 +19,7 @@ from .. import __version__
 from ..errors import UserError
 from ..analysis.config import LAB_NOISE_STD
 from ..data.images import describe_size
-from .explorer import Explorer, pixels
+from .explorer import Explorer, NeedsVAE, pixels
 from .limits import BodyLimit
 from .uploads import FORMAT_NAMES, MAX_UPLOAD_PIXELS, MAX_UPLOAD_SIDE, read_upload
 from .schemas import (
@@ -26,10 +27,14 @@ from .schemas import (
     MAX_UPLOAD_BYTES,
     MAX_UPLOAD_MB,
     NOISE_MAX,
+    SAMPLES_DEFAULT,
+    SAMPLES_MAX,
     SEED_MAX,
     STEPS_DEFAULT,
     STEPS_MAX,
     STEPS_MIN,
+    TEMPERATURE_DEFAULT,
+    TEMPERATURE_MAX,
     CodeOut,
     DecodeOut,
     DenoiseOut,
@@ -39,6 +44,8 @@ from .schemas import (
     InterpolateOut,
     PixelsReconstructOut,
     ReconstructOut,
+    SampleOut,
+    SampleRequest,
     Split,
     UploadOut,
     max_body_bytes,
@@ -49,6 +56,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 MAX_REPORTED_ERRORS = 3  # a 784-pixel body can fail 784 times; the first few say enough
 BAD_INPUT = {422: {"model": ErrorOut, "description": "the request is invalid; `detail` says why"}}
 BAD_BODY = {**BAD_INPUT, 400: {"model": ErrorOut, "description": "the body could not be read as JSON text"}}
+NOT_A_VAE = 409  # the request is fine; the loaded model cannot do it
 
 # The upper bound depends on the split, so each request checks it and names the valid range.
 INDEX_HELP = "image index in the split, from 0 to its size - 1 (see /api/info)"
@@ -88,13 +96,14 @@ def create_app(explorer: Explorer) -> FastAPI:
                                      f"the file is over the {MAX_UPLOAD_BYTES}-byte upload limit; "
                                      "refused, never read whole"}}
     channels, height, width = explorer.shape
+    sizes = config.layer_sizes.split()[-1]  # layer_sizes starts with the family's name, except the mlp's
 
     app = FastAPI(
         title="mnist-ae explorer",
         version=__version__,
-        description=f"Reconstruct, denoise, interpolate and decode with a {config.input_dim}-"
-                    f"{config.hidden}-{config.bottleneck} MLP autoencoder on {explorer.dataset} "
-                    f"({describe_size(explorer.shape)} images). "
+        description=f"Reconstruct, denoise, interpolate and decode with a {config.family} autoencoder "
+                    f"({sizes}) on {explorer.dataset} ({describe_size(explorer.shape)} images)"
+                    f"{', and sample new images from its prior' if explorer.can_sample else ''}. "
                     f"Images are flat lists of {channels} x {height} x {width} pixels in [0, 1], "
                     "channel-major (colour: the red plane, then green, then blue), each plane row-major. "
                     f"Request bodies are limited to {body_limit} bytes ({config.input_dim} numbers of up "
@@ -118,16 +127,26 @@ def create_app(explorer: Explorer) -> FastAPI:
     async def user_error(request: Request, err: UserError):
         return JSONResponse(status_code=422, content={"detail": str(err)})
 
-    @app.get("/api/info", response_model=InfoOut, summary="the model, the dataset and the input limits")
+    @app.exception_handler(NeedsVAE)
+    async def needs_vae(request: Request, err: NeedsVAE):
+        return JSONResponse(status_code=NOT_A_VAE, content={"detail": str(err)})
+
+    # exclude_none: each decoder layer lists only the fields of its own kind
+    @app.get("/api/info", response_model=InfoOut, response_model_exclude_none=True,
+             summary="the model, the dataset and the input limits")
     def info():
         return InfoOut(
-            dataset=explorer.dataset, image_shape=list(explorer.image_shape), channels=channels,
+            dataset=explorer.dataset, family=config.family, layer_sizes=config.layer_sizes,
+            can_sample=explorer.can_sample, image_shape=list(explorer.image_shape), channels=channels,
             class_names=explorer.class_names, upload_max_bytes=MAX_UPLOAD_BYTES,
             splits={name: len(images) for name, images in explorer.splits.items()},
             bottleneck=config.bottleneck, hidden=config.hidden, code_activation=config.code_activation,
+            decoder_layers=explorer.decoder_layers,
             sliders=[{"low": r.low, "high": r.high} for r in explorer.ranges],
             noise_default=LAB_NOISE_STD, noise_max=NOISE_MAX,
             steps_min=STEPS_MIN, steps_max=STEPS_MAX, steps_default=STEPS_DEFAULT,
+            samples_max=SAMPLES_MAX, samples_default=SAMPLES_DEFAULT,
+            temperature_max=TEMPERATURE_MAX, temperature_default=TEMPERATURE_DEFAULT,
         )
 
     @app.get("/api/images/{split}/{index}", response_model=ImageOut, responses=BAD_INPUT,
@@ -203,11 +222,22 @@ def create_app(explorer: Explorer) -> FastAPI:
         return InterpolateOut(split=split, a=a, b=b, steps=steps, weights=weights,
                               frames=[pixels(frame) for frame in frames])
 
+    @app.post("/api/sample", response_model=SampleOut, summary="new images from a VAE's prior",
+              responses={**bad_body, NOT_A_VAE: {"model": ErrorOut, "description":
+                                                 "the model is not a VAE, so it has no prior to sample"}})
+    def sample(body: SampleRequest):
+        seed = random.randint(0, SEED_MAX) if body.seed is None else body.seed
+        images = explorer.sample(body.n, body.temperature, seed)
+        return SampleOut(n=body.n, temperature=body.temperature, seed=seed,
+                         images=[pixels(image) for image in images])
+
     @app.get("/api/decoder", response_class=Response, summary="the decoder's weights, for decoding in the browser",
              responses={200: {"content": {"application/octet-stream": {}}, "description":
-                              "little-endian float32, row-major: fc3.weight (hidden x bottleneck), "
-                              "fc3.bias, fc4.weight (pixels x hidden), fc4.bias; decode is "
-                              "sigmoid(fc4(relu(fc3(code))))"}})
+                              "little-endian float32: each of /api/info's decoder_layers that has weights, "
+                              "in order, its weight then its bias, in PyTorch's layout, row-major (linear: "
+                              "outputs x inputs; conv_transpose: in channels x out channels x kernel x "
+                              "kernel); decode runs the layers on the code in order (conv_transpose on "
+                              "channel-major planes), then a sigmoid"}})
     def decoder():
         return Response(content=decoder_bytes, media_type="application/octet-stream")
 

@@ -1,4 +1,4 @@
-"""What the web explorer computes, free of any web framework: one model and its two splits."""
+"""What the web explorer computes, free of any web framework: one model of any family and its two splits."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from ..analysis.inference import code_ranges, encode_all, psnr_per_image
 from ..analysis.lab_steps import denoise
 from ..data.images import ImageSet, describe_size
 from ..errors import UserError
-from ..models.mlp import MLPAutoencoder
+from ..models.base import Autoencoder
+from .decoder import describe, weight_bytes
 
 # A unit that is (nearly) constant over the training set still moves the decoder when pushed;
 # give its slider this much room instead of a zero-width range.
@@ -38,21 +39,25 @@ def pixels(image: torch.Tensor) -> list[float]:
     return np.round(image.detach().reshape(-1).double().cpu().numpy(), PIXEL_DECIMALS).tolist()
 
 
-def slider_ranges(model: MLPAutoencoder, images: ImageSet) -> list[SliderRange]:
+def slider_ranges(model: Autoencoder, images: ImageSet) -> list[SliderRange]:
     """Per bottleneck unit, the 1st-99th percentile of the codes of every training image."""
     low, high = code_ranges(encode_all(model, images, ENCODE_BATCH))
     return [SliderRange(float(lo), float(max(hi, lo + MIN_SLIDER_SPAN)))
             for lo, hi in zip(low.tolist(), high.tolist())]
 
 
+class NeedsVAE(UserError):
+    """Sampling asked of a model with no prior over its codes; the web layer answers 409."""
+
+
 class Explorer:
-    """Reconstruct, denoise, interpolate, encode and decode on a loaded model and dataset.
+    """Reconstruct, denoise, interpolate, encode, decode and (VAEs) sample on a loaded model and dataset.
 
     Every method checks its indices against the split and raises :class:`UserError`
     with a message meant for the user; the web layer turns those into 4xx answers.
     """
 
-    def __init__(self, model: MLPAutoencoder, train: ImageSet, test: ImageSet):
+    def __init__(self, model: Autoencoder, train: ImageSet, test: ImageSet):
         for images in (train, test):
             images.check_fits(model.config.input_dim)
         if model.config.output_dim != model.config.input_dim:
@@ -68,6 +73,8 @@ class Explorer:
         self.model = model.cpu().eval()
         self.splits = {"train": train, "test": test}
         self.ranges = slider_ranges(self.model, train)
+        # Checked at start-up, so a decoder the page cannot run stops serve instead of the page.
+        self.decoder_layers, self.decoder_params = describe(self.model)
 
     @property
     def config(self):
@@ -141,7 +148,18 @@ class Explorer:
     def interpolate(self, split: str, a: int, b: int, steps: int) -> torch.Tensor:
         return self.model.interpolate(self.image(split, a), self.image(split, b), steps)
 
+    @property
+    def can_sample(self) -> bool:
+        return self.model.variational
+
+    @torch.inference_mode()
+    def sample(self, n: int, temperature: float, seed: int) -> torch.Tensor:
+        """``n`` images decoded from the prior; the same seed and ``n`` draw the same codes."""
+        if not self.can_sample:
+            raise NeedsVAE(f"sampling needs a VAE (--model vae or conv-vae): this checkpoint is a plain "
+                           f"{self.config.family} autoencoder, which has no prior over its codes to draw from")
+        return self.model.sample(n, temperature, torch.Generator().manual_seed(seed))
+
     def decoder_weights(self) -> bytes:
-        """``fc3.weight, fc3.bias, fc4.weight, fc4.bias`` as little-endian float32, row-major."""
-        parts = (self.model.fc3.weight, self.model.fc3.bias, self.model.fc4.weight, self.model.fc4.bias)
-        return b"".join(p.detach().cpu().numpy().astype("<f4").tobytes() for p in parts)
+        """The weights of :attr:`decoder_layers` in order (see :mod:`.decoder`)."""
+        return weight_bytes(self.decoder_params)

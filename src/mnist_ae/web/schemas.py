@@ -12,6 +12,10 @@ Pixels = list[float]
 NOISE_MAX = 1.0  # a noise std of 1 already buries a digit; the slider stops there
 STEPS_MIN, STEPS_MAX, STEPS_DEFAULT = 2, 64, 8  # both endpoints, up to a strip that still fits
 SEED_MAX = 2**32 - 1
+# Sampling: up to an 8 x 8 grid in one answer; a temperature of 2 already draws codes twice as
+# spread as the prior the decoder was trained against.
+SAMPLES_MAX, SAMPLES_DEFAULT = 64, 16
+TEMPERATURE_MAX, TEMPERATURE_DEFAULT = 2.0, 1.0
 # Training codes stay well inside +-100; the bound keeps float32 decoding finite for any input.
 CODE_BOUND = 10_000.0
 # The request body limit fits the largest legal request, an encode body of input_dim numbers.
@@ -35,8 +39,22 @@ class SliderOut(BaseModel):
     high: float
 
 
+class DecoderLayerOut(BaseModel):
+    kind: Literal["linear", "relu", "conv_transpose"]
+    inputs: int | None = Field(None, description="linear: numbers in")
+    outputs: int | None = Field(None, description="linear: numbers out")
+    in_shape: list[int] | None = Field(None, description="conv_transpose: channels, height, width in")
+    out_shape: list[int] | None = Field(None, description="conv_transpose: channels, height, width out")
+    kernel: int | None = Field(None, description="conv_transpose: the square kernel's side")
+    stride: int | None = None
+    padding: int | None = None
+
+
 class InfoOut(BaseModel):
     dataset: str
+    family: str = Field(description="the model family: mlp, conv, vae or conv-vae")
+    layer_sizes: str = Field(description="the model's shape as the command line names it, e.g. 784-392-8")
+    can_sample: bool = Field(description="a VAE: /api/sample draws new images from its prior")
     image_shape: list[int] = Field(description="height and width; images are flat lists of "
                                                "channels x height x width pixels, channel-major")
     channels: int = Field(description="1 (grey) or 3 (colour: red, green and blue planes)")
@@ -44,8 +62,10 @@ class InfoOut(BaseModel):
         description="the name of every label in the training split, in label order (MNIST's are its digits)")
     splits: dict[str, int] = Field(description="number of images in each split")
     bottleneck: int
-    hidden: int
-    code_activation: str
+    hidden: int = Field(description="units in each hidden layer")
+    code_activation: str = Field(description="relu or none (a VAE's code, its posterior mean, is linear)")
+    decoder_layers: list[DecoderLayerOut] = Field(
+        description="the decoder, layer by layer, as /api/decoder's weights are laid out")
     sliders: list[SliderOut] = Field(
         description="per bottleneck unit, the 1st-99th percentile of the training images' codes")
     noise_default: float
@@ -54,6 +74,10 @@ class InfoOut(BaseModel):
     steps_max: int
     steps_default: int
     upload_max_bytes: int = Field(description="the largest image file /api/upload takes")
+    samples_max: int
+    samples_default: int
+    temperature_max: float
+    temperature_default: float
 
 
 LabelName = Annotated[str, Field(description="the label's class name (a digit's is the digit)")]
@@ -123,6 +147,23 @@ class InterpolateOut(BaseModel):
     steps: int
     weights: list[float] = Field(description="where each frame lies between image a (0) and b (1)")
     frames: list[Pixels]
+
+
+class SampleRequest(BaseModel):
+    # Strict, like the other bodies: "16", "0.5" and true are not numbers, and a count or a seed
+    # must be a whole number (16, not 16.0); a seed of null draws a new one.
+    n: int = Field(SAMPLES_DEFAULT, strict=True, ge=1, le=SAMPLES_MAX, description="how many images")
+    temperature: float = Field(TEMPERATURE_DEFAULT, strict=True, gt=0, le=TEMPERATURE_MAX, allow_inf_nan=False,
+                               description="scale of the prior's spread: below 1 typical images, above 1 varied")
+    seed: int | None = Field(None, strict=True, ge=0, le=SEED_MAX,
+                             description="the same seed, n and temperature give the same images; none: a new seed")
+
+
+class SampleOut(BaseModel):
+    n: int
+    temperature: float
+    seed: int = Field(description="the seed these images came from; send it to draw them again")
+    images: list[Pixels] = Field(description=f"n new images, each {PIXELS_HELP}")
 
 
 def max_body_bytes(input_dim: int, bottleneck: int) -> int:

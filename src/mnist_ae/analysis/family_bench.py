@@ -1,0 +1,148 @@
+"""Speed of each model family, measured: its tutorial's training loop against our trainer.
+
+The tutorial loop is how pytorch/examples (``vae``, ``mnist``) trains a model: torchvision's
+dataset with ``ToTensor`` behind a shuffling DataLoader, an eager step, and ``loss.item()`` after
+every batch. Ours is :func:`~mnist_ae.training.run.build_trainer`, as ``train.py`` sets it up.
+Both train the same model from the same seed with the same recipe, taking turns epoch by epoch
+(:func:`.benchmark.take_turns`), so a slow minute of a shared machine slows both alike. Each row
+adds the test MSE (and a VAE's negative ELBO and IW-NLL), so the speed is not bought with quality,
+and the inference rate of the trained model in PyTorch and, exported to ONNX, in onnxruntime.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import optim
+
+from ..models import families
+from ..training.config import TrainConfig, resolve
+from ..training.plain_loop import make_scheduler
+from ..training.run import build_trainer, model_config_for
+from ..training.runtime import Runtime, make_runtime
+from .benchmark import (INFERENCE_MIN_SECONDS, INFERENCE_REPEATS, BenchData, inference_images_per_second,
+                        lab_dataloader, take_turns)
+from .inference import mean_mse
+
+
+class TutorialLoop:
+    """pytorch/examples' loop around one of our models and its recipe."""
+
+    name = "tutorial loop"
+
+    def __init__(self, data: BenchData, train_set, model_config, config: TrainConfig, runtime: Runtime):
+        torch.manual_seed(config.seed)
+        self.model, self.config, self.device = families.build(model_config).to(runtime.device), config, runtime.device
+        self.loader = lab_dataloader(data, train_set, batch_size=config.batch_size)
+        self.optimizer = optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.scheduler = make_scheduler(self.optimizer, config, len(self.loader))
+        self.epochs = config.epochs
+
+    def epoch(self) -> float:
+        self.model.train()
+        train_loss = 0.0
+        for data, _ in self.loader:
+            data = data.to(self.device)
+            if self.config.binarize:
+                data = torch.bernoulli(data)
+            inputs = data + self.config.train_noise * torch.randn_like(data) if self.config.train_noise else data
+            self.optimizer.zero_grad()
+            loss = self.model.loss(inputs, data, self.config.loss)
+            loss.backward()
+            train_loss += loss.item()
+            self.optimizer.step()
+            if self.config.schedule == "onecycle":
+                self.scheduler.step()
+        if self.config.schedule == "plateau":
+            self.scheduler.step(train_loss)
+        return train_loss / len(self.loader)
+
+
+class OurTrainer:
+    name = "our trainer"
+
+    def __init__(self, train_set, model_config, config: TrainConfig, runtime: Runtime):
+        self.trainer = build_trainer(model_config, config, train_set, runtime)
+        self.model, self.epochs = self.trainer.model, config.epochs
+        self.trainer.prepare()
+
+    def epoch(self) -> float:
+        return self.trainer.train_epoch()
+
+
+def onnx_images_per_second(model, test: torch.Tensor) -> float | None:
+    """The trained model exported to ONNX and run by onnxruntime on the CPU; None without onnxruntime."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    from ..training.exported import export_onnx
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.onnx"
+        export_onnx(model.cpu().eval(), test[:2].cpu(), path, ("images", "reconstructions"))
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    images = test.cpu().numpy()
+    session.run(None, {"images": images})  # warm-up
+    passes, start = 0, time.perf_counter()
+    while passes < INFERENCE_REPEATS or time.perf_counter() - start < INFERENCE_MIN_SECONDS:
+        session.run(None, {"images": images})
+        passes += 1
+    return passes * len(images) / (time.perf_counter() - start)
+
+
+def run_family_benchmark(data: BenchData, family: str, recipe: str = "lab", epochs: int = 10, seed: int = 0,
+                         device: str = "auto", iw_samples: int = 1000) -> dict:
+    runtime = make_runtime(device)
+    chosen = resolve(recipe, family)
+    train_set, test_set = data.splits()
+    model_config = model_config_for(train_set, chosen.model)
+    config = TrainConfig(**chosen.train, epochs=epochs, seed=seed, recipe=recipe, dataset=data.config.dataset,
+                         image_size=data.config.image_size, channels=data.config.channels)
+    ours = OurTrainer(train_set, model_config, config, runtime)
+    tutorial = TutorialLoop(data, train_set, model_config, config, runtime)  # last: its DataLoader shuffles from here
+    totals = take_turns([tutorial, ours], runtime)
+    test = test_set.floats(runtime.device)
+    tutorial_rate = epochs / totals[tutorial.name].seconds
+    rows = []
+    for contestant in (tutorial, ours):
+        seconds = totals[contestant.name].seconds
+        row = {"name": contestant.name, "epochs": epochs, "train_seconds": seconds,
+               "epoch_seconds": totals[contestant.name].epoch_seconds,
+               "speedup": epochs / seconds / tutorial_rate, "final_loss": totals[contestant.name].final_loss,
+               "test_mse": mean_mse(contestant.model, test),
+               "inference_images_per_second": inference_images_per_second(contestant.model, test, runtime),
+               "onnxruntime_images_per_second": onnx_images_per_second(contestant.model, test)}
+        if contestant.model.variational:
+            from .likelihood import likelihood
+
+            scores = likelihood(contestant.model.to(runtime.device), test, iw_samples)
+            row.update(negative_elbo=scores.negative_elbo, iw_nll=scores.iw_nll, iw_samples=iw_samples)
+        rows.append(row)
+    return {"device": runtime.name, "torch": torch.__version__, "family": family, "recipe": recipe,
+            "model": model_config.layer_sizes, "epochs": epochs, "seed": seed, "dataset": data.config.label,
+            "schedule": "interleaved: one epoch of each per round, order rotating", "rows": rows}
+
+
+def family_report(report: dict) -> str:
+    from .tables import markdown_table
+
+    variational = "iw_nll" in report["rows"][0]
+    header = ["pipeline", "epochs/s", "speed-up", "test MSE"] + (["-ELBO (nats)", "IW-NLL (nats)"] if variational else []) \
+        + ["PyTorch inference img/s", "onnxruntime img/s"]
+    rows = []
+    for r in report["rows"]:
+        onnx = r["onnxruntime_images_per_second"]
+        rows.append([r["name"], f"{r['epochs'] / r['train_seconds']:.3f}", f"{r['speedup']:.2f}x", f"{r['test_mse']:.5f}"]
+                    + ([f"{r['negative_elbo']:.2f}", f"{r['iw_nll']:.2f}"] if variational else [])
+                    + [f"{r['inference_images_per_second']:,.0f}", "n/a" if onnx is None else f"{onnx:,.0f}"])
+    lines = [f"{report['family']} ({report['model']}), {report['recipe']} recipe, {report['epochs']} epochs, "
+             f"seed {report['seed']}, {report['dataset']}, on {report['device']}, torch {report['torch']}", ""]
+    lines += markdown_table(header, rows)
+    if variational:
+        lines += ["", f"Negative ELBO and IW-NLL: nats per test image, K = {report['rows'][0]['iw_samples']} draws, "
+                      "on the test split binarised once with seed 0 (see docs/families.md)."]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,71 @@
+"""What every autoencoder family shares: the API the trainer, the evaluation and the explorer use.
+
+A family defines ``encode`` (images to codes) and ``decode_logits`` (codes to pre-sigmoid
+pixels); this class builds ``decode``, ``forward``, ``interpolate`` and the training ``loss``
+from them. Images come in as ``N x C x H x W`` or flat ``N x pixels``; outputs are flat.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import ModelConfig
+
+
+class Autoencoder(nn.Module):
+    """Base of every family; ``variational`` says whether it also has a density (``sample``, ELBO)."""
+
+    variational = False
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def decode_logits(self, code: torch.Tensor) -> torch.Tensor:
+        """Codes to flat pre-sigmoid outputs; a BCE-with-logits loss trains on these."""
+        raise NotImplementedError
+
+    def initialize(self) -> None:
+        """A new run's weights; PyTorch's default initialisation unless a family says otherwise."""
+
+    def decode(self, code: torch.Tensor) -> torch.Tensor:
+        """Codes to flat images with pixels in [0, 1]."""
+        return torch.sigmoid(self.decode_logits(code))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+    def loss(self, inputs: torch.Tensor, targets: torch.Tensor, kind: str) -> torch.Tensor:
+        """The training objective: MSE between the output and the clean targets (the lab's),
+        or BCE on the decoder's logits."""
+        logits = self.decode_logits(self.encode(inputs))
+        targets = targets.reshape(logits.shape)
+        if kind == "bce":
+            return F.binary_cross_entropy_with_logits(logits, targets)
+        return F.mse_loss(torch.sigmoid(logits), targets)
+
+    @torch.no_grad()
+    def interpolate(self, x_a: torch.Tensor, x_b: torch.Tensor, n_steps: int = 8) -> torch.Tensor:
+        """Decode ``n_steps`` evenly spaced codes from ``x_a``'s to ``x_b``'s, endpoints included.
+
+        ``x_a`` and ``x_b`` are single images (any shape holding ``input_dim`` pixels);
+        the result is ``n_steps x output_dim``.
+        """
+        if n_steps < 2:
+            raise ValueError(f"n_steps must be at least 2 to include both endpoints, got {n_steps}")
+        # One image per call, as a reconstruction is computed: batched matmuls may round
+        # differently, and the endpoints should be exactly the two reconstructions.
+        code_a, code_b = self.encode(self.batch_of_one(x_a)), self.encode(self.batch_of_one(x_b))
+        weights = torch.linspace(0.0, 1.0, n_steps, device=code_a.device, dtype=code_a.dtype)
+        path = torch.lerp(code_a.expand(n_steps, -1), code_b.expand(n_steps, -1), weights[:, None])
+        path[0], path[-1] = code_a[0], code_b[0]  # lerp at weight 1 may miss the end code by a bit
+        return torch.cat([self.decode(code[None]) for code in path])
+
+    def batch_of_one(self, image: torch.Tensor) -> torch.Tensor:
+        """One image, however shaped, as a batch of one."""
+        return image.reshape(1, -1)

@@ -1,0 +1,92 @@
+"""Variational autoencoders (Kingma and Welling, 2014) on the MLP or the conv body.
+
+The encoder gives a Gaussian posterior q(z|x) (a mean and a log-variance per code number);
+training samples a code from it by the reparameterisation trick and minimises the negative
+ELBO, -log p(x|z) + beta * KL(q(z|x) || N(0, I)), summed over pixels and code numbers and
+averaged over the batch. ``encode`` is the posterior mean, so reconstructions, interpolation
+and the explorer see a deterministic code, and ``sample`` decodes draws from the prior.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .base import Autoencoder
+from .bodies import conv_decoder, conv_encoder, mlp_decoder, mlp_encoder
+from .config import ModelConfig
+
+# The Gaussian decoder's fixed standard deviation: a tenth of the pixel range, so that its
+# reconstruction term outweighs the KL term at about the MSE a good autoencoder reaches.
+GAUSSIAN_STD = 0.1
+HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+class VariationalAutoencoder(Autoencoder):
+    variational = True
+
+    def __init__(self, config: ModelConfig):
+        super().__init__(config)
+        encoder, decoder = (conv_encoder, conv_decoder) if config.convolutional else (mlp_encoder, mlp_decoder)
+        self.encoder = encoder(config, 2 * config.bottleneck)
+        self.decoder = decoder(config)
+
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z|x): its mean and log-variance, each ``N x bottleneck``."""
+        shape = self.config.image_shape if self.config.convolutional else (self.config.input_dim,)
+        mean, log_var = self.encoder(x.reshape(-1, *shape)).chunk(2, dim=1)
+        return mean, log_var
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.posterior(x)[0]
+
+    def decode_logits(self, code: torch.Tensor) -> torch.Tensor:
+        return self.decoder(code)
+
+    def log_likelihood(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) per image, in nats, from the decoder's logits."""
+        x = x.reshape(logits.shape)
+        if self.config.likelihood == "bernoulli":
+            return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
+        residual = (x - torch.sigmoid(logits)) / GAUSSIAN_STD
+        return -(0.5 * residual.square() + math.log(GAUSSIAN_STD) + HALF_LOG_2PI).sum(-1)
+
+    @staticmethod
+    def kl(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+        """KL(q(z|x) || N(0, I)) per image, in closed form."""
+        return 0.5 * (mean.square() + log_var.exp() - 1 - log_var).sum(-1)
+
+    def loss(self, inputs: torch.Tensor, targets: torch.Tensor, kind: str = "elbo") -> torch.Tensor:
+        """The batch's mean negative ELBO, with ``beta`` on the KL term (``kind`` is for plain autoencoders)."""
+        mean, log_var = self.posterior(inputs)
+        code = mean + torch.randn_like(mean) * (0.5 * log_var).exp()
+        return (-self.log_likelihood(self.decode_logits(code), targets) + self.config.beta * self.kl(mean, log_var)).mean()
+
+    @torch.no_grad()
+    def negative_elbo(self, x: torch.Tensor) -> torch.Tensor:
+        """-ELBO per image (beta 1: the bound on -log p(x)), from one posterior draw."""
+        mean, log_var = self.posterior(x)
+        code = mean + torch.randn_like(mean) * (0.5 * log_var).exp()
+        return -self.log_likelihood(self.decode_logits(code), x) + self.kl(mean, log_var)
+
+    @torch.no_grad()
+    def log_weights(self, x: torch.Tensor, n_samples: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n_samples x N`` importance weights log p(x, z_k) - log q(z_k|x), z_k drawn from q(z|x)
+        (noise from ``generator``, a CPU one, so a seed gives the same draws on every device)."""
+        mean, log_var = self.posterior(x)
+        std = (0.5 * log_var).exp()
+        noise = torch.randn(n_samples, *mean.shape, generator=generator, dtype=mean.dtype).to(mean.device)
+        codes = mean + noise * std
+        log_q = -(0.5 * noise.square() + 0.5 * log_var + HALF_LOG_2PI).sum(-1)
+        log_prior = -(0.5 * codes.square() + HALF_LOG_2PI).sum(-1)
+        logits = self.decode_logits(codes.reshape(-1, mean.shape[1])).reshape(n_samples, len(x), -1)
+        return self.log_likelihood(logits, x.reshape(1, len(x), -1).expand_as(logits)) + log_prior - log_q
+
+    @torch.no_grad()
+    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` new images (flat, in [0, 1]): decoded draws from the prior, its spread scaled by ``temperature``."""
+        device = next(self.parameters()).device
+        codes = torch.randn(n, self.config.bottleneck, generator=generator, device=device) * temperature
+        return self.decode(codes)
