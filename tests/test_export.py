@@ -33,7 +33,7 @@ def export(capsys, *argv):
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_onnx_graphs_agree_with_pytorch_on_real_test_images(real_root, tmp_path, capsys, family):
-    ort = pytest.importorskip("onnxruntime")
+    import onnxruntime as ort  # the onnx extra: a missing one is an error, never a skip
     path = saved_model(tmp_path / "m.pth", family)
     assert export(capsys, "-l", path, "--out", tmp_path / "out")[0] == 0
     model = checkpoint.load_model(path)
@@ -153,3 +153,12 @@ def test_missing_safetensors_names_the_extra(tmp_path, capsys, monkeypatch):
     code, _, err = export(capsys, "-l", path, "--out", tmp_path / "out")
     assert_one_line_error(code, err, "mnist-ae[export]")
     assert not (tmp_path / "out").exists()
+
+
+def test_missing_onnx_names_the_extra_and_no_onnx_works_without_it(tmp_path, capsys, monkeypatch):
+    path = saved_model(tmp_path / "m.pth")
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    code, _, err = export(capsys, "-l", path, "--out", tmp_path / "out")
+    assert_one_line_error(code, err, "mnist-ae[export]", "--no-onnx")
+    assert not (tmp_path / "out").exists()
+    assert export(capsys, "-l", path, "--out", tmp_path / "out", "--no-onnx")[0] == 0

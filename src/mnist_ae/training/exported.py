@@ -34,6 +34,14 @@ INSTALL_HINT = "pip install 'mnist-ae[export]'"
 FOLDER_MODE = 0o777
 
 
+def check_onnx() -> None:
+    try:
+        import onnx  # noqa: F401  torch's exporter serialises through it
+    except ImportError:
+        raise UserError(f"writing ONNX graphs needs the onnx package, which is not installed; {INSTALL_HINT}, "
+                        "or pass --no-onnx") from None
+
+
 def safetensors_torch():
     try:
         import safetensors.torch
@@ -65,8 +73,8 @@ class Decoder(nn.Module):
 
 
 def export_onnx(module: nn.Module, example: torch.Tensor, path: Path, names: tuple[str, str]) -> None:
-    """One graph with a dynamic batch axis, by PyTorch's TorchScript-based exporter: it needs no
-    package beyond torch, and these small graphs need nothing newer."""
+    """One graph with a dynamic batch axis, by PyTorch's TorchScript-based exporter: quick, it needs
+    only the onnx package, and these small graphs need nothing newer."""
     import warnings
 
     with warnings.catch_warnings():  # torch announces its newer exporter; this one stays supported
@@ -103,6 +111,8 @@ def export(model: Autoencoder, data: DataConfig | None, out: Path, force: bool =
     if not os.access(parent, os.W_OK):
         raise UserError(f"cannot write in {parent}: permission denied; choose a writable folder")
     safetensors_torch()  # a missing package stops the export before any file is made
+    if onnx:
+        check_onnx()
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
     try:
         write_folder(staging, model, data, onnx)
