@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from ..errors import UserError
 from . import cache
@@ -138,8 +139,6 @@ def found_from(root: Path, train, test, layout: str) -> Found:
 
 def eight_bit(image):
     """``image`` as 8-bit grey ("L") or "RGB"; alpha is dropped, as for arrays."""
-    from PIL import Image
-
     mode = image.mode
     if mode in ("L", "RGB"):
         return image
@@ -159,8 +158,6 @@ def eight_bit(image):
 def small_png(path):
     """A small 8-bit grey or RGB PNG, its chunks (and CRCs) read here, its pixels by Pillow's zlib decoder: for
     small images ``Image.open``'s parsing, in Python, costs more than the decoding. None for any other file."""
-    from PIL import Image
-
     if not isinstance(path, str) or not path.lower().endswith(".png"):
         return None  # a file object, or not a PNG by name
     with open(path, "rb") as f:  # a file that cannot be read fails here as it would in Image.open
@@ -193,8 +190,6 @@ def small_png(path):
 
 def decode(path, image_size) -> np.ndarray | str:
     """One image (a path or a binary file object) as uint8 ``H x W`` or ``H x W x 3``, or why not."""
-    from PIL import Image
-
     try:
         with small_png(path) or Image.open(path) as image:
             image.load()  # decodes now, so a truncated file fails here, inside the try
