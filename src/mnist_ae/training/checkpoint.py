@@ -130,11 +130,4 @@ def saved_data_config(path: str | Path) -> DataConfig | None:
 
         return saved_data(path)
     state = safe_load(path)
-    saved = getattr(state, "_metadata", {}).get("", {}).get(DATA_KEY)
-    if saved is None:
-        return None
-    try:
-        return DataConfig.from_dict(dict(saved))
-    except (UserError, TypeError, ValueError) as err:
-        raise UserError(f"{path} records its training data wrongly ({str(err).splitlines()[0]}); pass --dataset "
-                        "to say which data to use") from None
+    return validation.recorded_data(getattr(state, "_metadata", {}).get("", {}).get(DATA_KEY), path)

@@ -174,11 +174,4 @@ def load_folder(folder: str | Path, device: torch.device | str = "cpu") -> Autoe
 
 def saved_data(folder: str | Path) -> DataConfig | None:
     """The data an exported model was trained on, when its config.json says."""
-    saved = read_config(Path(folder)).get("data")
-    if saved is None:
-        return None
-    try:
-        return DataConfig.from_dict(dict(saved))
-    except (UserError, TypeError, ValueError) as err:
-        raise UserError(f"{Path(folder) / CONFIG_FILE} records its training data wrongly "
-                        f"({str(err).splitlines()[0]}); pass --dataset to say which data to use") from None
+    return validation.recorded_data(read_config(Path(folder)).get("data"), Path(folder) / CONFIG_FILE)

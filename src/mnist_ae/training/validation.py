@@ -16,6 +16,8 @@ from dataclasses import fields
 
 import torch
 
+from ..data.sources import DataConfig
+from ..errors import UserError
 from ..models.config import ModelConfig
 
 CONFIG_KEY = "mnist_ae"  # where ModelConfig lives in the state dict's _metadata
@@ -184,3 +186,14 @@ def checkpoint_weights(state) -> ModelConfig:
         return check_weights(state)
     return check_model_weights(state, model_config(saved, "saved model config", require_all=False),
                                "its saved model config")
+
+
+def recorded_data(saved, where) -> DataConfig | None:
+    """The data a checkpoint or export says it trained on (None when it does not say), as one line when wrong."""
+    if saved is None:
+        return None
+    try:
+        return DataConfig.from_dict(dict(saved))
+    except (UserError, TypeError, ValueError) as err:
+        raise UserError(f"{where} records its training data wrongly ({str(err).splitlines()[0]}); pass --dataset "
+                        "to say which data to use") from None
