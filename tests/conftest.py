@@ -19,6 +19,8 @@ from mnist_ae.data.sources import ALL_FILES, raw_folder
 from mnist_ae.training import checkpoint
 from mnist_ae.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
 
+pytest_plugins = ("web_fixtures",)  # the Chromium tests' browser and page fixtures
+
 REPO = Path(__file__).resolve().parents[1]
 REAL_DATA_ROOT = REPO / "data"
 # Where CI keeps the MNIST .gz files, beside its fresh clone (scripts/setup.sh reads the same).

@@ -13,6 +13,7 @@ from mnist_ae.models.vae import VariationalAutoencoder
 from mnist_ae.training import checkpoint
 from mnist_ae.training.config import TrainConfig
 from mnist_ae.training.plain_loop import train_plain
+from mnist_ae.training.runtime import make_runtime
 
 from test_eval import assert_one_line_error, run_cli
 
@@ -77,17 +78,16 @@ def test_sampling_is_seeded_and_temperature_scales_the_codes():
                        model.decode(torch.zeros(2, 2)))
 
 
-@pytest.mark.parametrize("family", ["conv", "vae"])
-def test_the_trainer_runs_the_plain_loop_for_other_families(tiny_root, tmp_path, family):
+@pytest.mark.parametrize("family, extra", [("conv", []), ("vae", ["--binarize", "--step", "autograd"])])
+def test_the_trainer_runs_the_plain_loop_for_other_families(tiny_root, tmp_path, family, extra):
     path = tmp_path / f"{family}.pth"
-    extra = ["--binarize"] if family == "vae" else []
     assert script_main("train", ["--model", family, "-z", "3", "--hidden", "16", "-e", "2", "-b", "64", "--seed", "0",
                                  "-s", str(path), "--data-root", str(tiny_root), "--no-progress",
                                  *SMALL[family], *extra]) == 0
     saved = checkpoint.load_model(path)
     state = checkpoint.load_run_state(path)
     torch.manual_seed(0)
-    plain = families.build(saved.config)
+    plain = make_runtime("cpu").place(families.build(saved.config))  # the trainer's layout (channels-last for conv)
     train_set = load_images("mnist", tiny_root, train=True)
     losses = train_plain(plain, train_set.floats(), TrainConfig.from_dict(state["train_config"]),
                          torch.Generator().manual_seed(0))
@@ -142,7 +142,8 @@ def test_every_family_trains_resumes_and_goes_through_every_command(tiny_root, t
     (["--model", "conv", "--conv-channels", "4,8,16"], ["divisible by 8", "28x28", "32 32"]),
     (["--model", "mlp", "--depth", "2"], ["depth"]),
     (["--model", "mlp", "--conv-channels", "4"], ["conv_channels"]),
-    (["--model", "vae", "--step", "fused"], ["--step fused", "vae"]),
+    (["--model", "conv-vae", "--step", "fused"], ["--step fused", "conv-vae"]),
+    (["--model", "vae", "--step", "fused", "--precision", "bf16"], ["--step fused", "bf16"]),
 ])
 def test_bad_family_options_are_one_line_and_write_nothing(tiny_root, tmp_path, capsys, argv, words):
     code, _, err = run_cli(capsys, "train", "-e", "1", "-s", tmp_path / "m.pth", "--data-root", tiny_root, *argv)
@@ -220,4 +221,27 @@ def test_bench_times_a_family_against_its_tutorial_loop(tiny_root, tmp_path, cap
     assert len(ours["epoch_seconds"]) == len(tutorial["epoch_seconds"]) == 2
     for row in report["rows"]:
         assert row["iw_nll"] <= row["negative_elbo"] and 0 < row["test_mse"] < 1
-    assert "IW-NLL" in out and (tmp_path / "results-vae-lab.md").read_text() in out
+    assert "IW-NLL" in out and "Arithmetic floor" in out and (tmp_path / "results-vae-lab.md").read_text() in out
+    # the floor's work is the step's multiply-adds: the tutorial shape's linear layers (784-400-40,
+    # 20-400-784), forward, weight gradients, and input gradients past the first layer
+    macs = 784 * 400 + 400 * 40 + 20 * 400 + 400 * 784
+    images = len(load_images("mnist", tiny_root, train=True))
+    assert report["floor"]["gflop_per_epoch"] * 1e9 == pytest.approx(2 * (3 * macs - 784 * 400) * images)
+    assert report["floor"]["most_speedup_possible"] > 0
+
+
+def test_conv_adam_moments_saved_row_major_resume_into_the_same_run(tiny_root, tmp_path):
+    """Adam's fused update walks its moments as raw memory: moments stored in another layout than
+    the channels-last weights train in are laid out again on resume, not paired up wrongly."""
+    straight, resumed = tmp_path / "straight.pth", tmp_path / "resumed.pth"
+    assert train_family(tiny_root, straight, "conv", "-e", "3") == 0
+    assert train_family(tiny_root, resumed, "conv", "-e", "2") == 0
+    state = torch.load(checkpoint.state_path(resumed), weights_only=True)
+    moments = [value for entry in state["optimizer"]["state"].values() for value in entry.values() if value.dim() == 4]
+    assert moments and not all(value.is_contiguous() for value in moments)  # channels-last, as trained
+    for entry in state["optimizer"]["state"].values():
+        entry.update({key: value.contiguous() for key, value in entry.items()})
+    torch.save(state, checkpoint.state_path(resumed))
+    assert train_family(tiny_root, resumed, "conv", "-e", "3", "--resume") == 0
+    a, b = torch.load(straight, weights_only=True), torch.load(resumed, weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)

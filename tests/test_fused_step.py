@@ -60,6 +60,25 @@ def test_noisy_inputs_and_clean_targets_as_autograd_has_them(clip):
         assert torch.allclose(p, q, rtol=1e-4, atol=1e-6), name
 
 
+def test_binarised_batches_are_the_autograd_steps_coin_flips():
+    """``--binarize`` on the MLP: the same draws as the plain loop's step, so the same run."""
+    from mnist_ae.training.config import TrainConfig
+    from mnist_ae.training.plain_loop import AutogradStep, TrainingLoss
+
+    reference, fast = twin_models("none")
+    config = TrainConfig(loss="bce", binarize=True, weight_decay=0.0)
+    autograd = AutogradStep(TrainingLoss(reference, "bce"), torch.optim.Adam(reference.parameters(), lr=1e-3), config)
+    step = FusedStep(fast, lr=1e-3, weight_decay=0.0, loss="bce", binarize=True)
+    step.transpose_narrow = False  # autograd's own products (see the noisy-inputs test)
+    for index, images in enumerate(torch.rand(2, 100, 784)):
+        torch.manual_seed(index)
+        expected = autograd(images)
+        torch.manual_seed(index)
+        assert torch.allclose(step(images), expected, rtol=1e-5)
+    for (name, p), q in zip(reference.named_parameters(), fast.parameters()):
+        assert torch.allclose(p, q, rtol=1e-4, atol=1e-6), name
+
+
 def test_gradients_match_autograd_exactly_enough():
     reference, fast = twin_models("relu")
     images = torch.rand(64, 784)

@@ -136,6 +136,35 @@ def test_ctrl_c_during_start_up_exits_130_with_one_line(tiny_root, tmp_path, del
     assert len(lines) == 1 and "Traceback" not in err and ("interrupted" in lines[0] or "SIGINT" in lines[0]), err
 
 
+def test_a_flag_value_with_a_line_break_is_refused_on_one_line(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "train", "-e", "1", "-s", tmp_path / "m.pth", "--dataset", "no\nsuch")
+    assert_one_line_error(code, err, "--dataset", "no such")
+    assert list(tmp_path.iterdir()) == []
+
+
+INTERRUPTED_IMPORT = """
+import sys
+
+class CtrlCWhileLoading:  # the key pressed just as the command-line package is imported
+    def find_spec(self, name, path=None, target=None):
+        if name == "mnist_ae.cli":
+            raise KeyboardInterrupt
+        return None
+
+sys.meta_path.insert(0, CtrlCWhileLoading())
+from mnist_ae import launch
+{call}
+"""
+
+
+@pytest.mark.parametrize("call, prog", [("launch.run_script('train', prog='train.py')", "train.py"),
+                                        ("launch.main()", "mnist-ae")])
+def test_ctrl_c_while_the_package_loads_exits_130_with_one_line(call, prog):
+    result = subprocess.run([sys.executable, "-c", INTERRUPTED_IMPORT.format(call=call)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 130 and result.stderr == f"{prog}: interrupted\n", result.stderr
+
+
 # Rows 10-12: temp files, two runs, a finished run.
 
 def test_stale_temp_files_of_a_killed_run_are_removed_by_the_next(tiny_root, tmp_path):

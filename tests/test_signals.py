@@ -88,7 +88,7 @@ def test_signal_stops_training_and_the_run_resumes(tiny_root, tmp_path, signum):
 INTERRUPTED_WRITE = """
 import os, signal
 from mnist_ae.training import checkpoint
-from mnist_ae.cli import run_script
+from mnist_ae.launch import run_script
 
 real_write, writes = checkpoint.atomic_write, []
 

@@ -26,7 +26,6 @@ from web_helpers import (
     browser_decodes_like_the_server,
     data_root,
     drag_slider,
-    launch_chromium,
     open_page,
     pixels,
     save_tiny_checkpoint,
@@ -44,24 +43,6 @@ def server(tmp_path_factory):
         folder = tmp_path_factory.mktemp("web_browser")
         weights, root = save_tiny_checkpoint(folder), data_root(folder)
     yield from serve(weights, root)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    yield from launch_chromium()
-
-
-@pytest.fixture
-def page_errors():
-    return []
-
-
-@pytest.fixture
-def page(browser, server, page_errors):
-    page = open_page(browser, server, LAPTOP, page_errors)
-    yield page
-    page.close()
-    assert page_errors == [], "the page logged errors"
 
 
 def test_every_panel_draws_its_images(page):

@@ -11,7 +11,6 @@ from web_helpers import (
     LAPTOP,
     browser_decodes_like_the_server,
     drag_slider,
-    launch_chromium,
     open_page,
     pixels,
     tiny_explorer,
@@ -26,11 +25,6 @@ GRID = "#sample [data-role=grid]"
 PANEL_IMAGES = ["#reconstruct [data-role=reconstruction]", "#denoise [data-role=denoised]",
                 "#interpolate [data-role=frame]", "#latent [data-role=decoded]"]
 SAMPLES_DRAWN = "() => document.querySelector('#sample [data-role=grid]').dataset.version"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    yield from launch_chromium()
 
 
 @pytest.fixture(scope="module")

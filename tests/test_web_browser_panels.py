@@ -21,7 +21,6 @@ from web_helpers import (
     WAIT_MS,
     browser_decodes_like_the_server,
     data_root,
-    launch_chromium,
     open_page,
     pixels,
     save_tiny_checkpoint,
@@ -51,24 +50,6 @@ THROTTLE_MS = 150  # a little over draw_upload.js's DRAW_SEND_MS
 def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("web_browser_panels")
     yield from serve(save_tiny_checkpoint(folder), data_root(folder))
-
-
-@pytest.fixture(scope="module")
-def browser():
-    yield from launch_chromium()
-
-
-@pytest.fixture
-def page_errors():
-    return []
-
-
-@pytest.fixture
-def page(browser, server, page_errors):
-    page = open_page(browser, server, LAPTOP, page_errors)
-    yield page
-    page.close()
-    assert page_errors == [], "the page logged errors"
 
 
 def stroke(page, selector, points):

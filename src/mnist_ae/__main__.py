@@ -1,7 +1,5 @@
 """``python -m mnist_ae``: the ``mnist-ae`` command, where the console script is not on PATH."""
 
-import sys
+from .launch import main
 
-from .cli import main
-
-sys.exit(main())
+main()

@@ -1,6 +1,7 @@
-"""The one exception type that reaches users as a single line and exit code 2."""
+"""The one exception type that reaches users as a single line and exit code 2, and the exit codes."""
 
 EXIT_USAGE = 2
+INTERRUPTED_EXIT = 130  # what shells report for a program stopped by Ctrl-C (128 + SIGINT)
 
 
 class UserError(Exception):

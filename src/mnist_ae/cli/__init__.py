@@ -13,14 +13,13 @@ import signal
 import sys
 import threading
 
-from ..errors import UserError
+from ..errors import INTERRUPTED_EXIT, UserError
 from ..training.processes import is_main_process, is_single_process
 from . import bench, eval as eval_command, export, figures, lab, report as report_command, sample, serve, sweep, train
 from .args import Parser
 
 COMMANDS = {module.NAME: module for module in (train, lab, eval_command, sweep, figures, sample, report_command,
                                                 export, serve, bench)}
-INTERRUPTED_EXIT = 130  # what shells report for a program stopped by Ctrl-C (128 + SIGINT)
 # How allocators word running out of memory, when they raise a RuntimeError rather than MemoryError.
 ALLOCATOR_FAILURES = ("can't allocate memory", "out of memory", "not enough memory")
 DEFAULT_MEMORY_ADVICE = "close other programs or use smaller sizes"
@@ -130,7 +129,3 @@ def script_main(command: str, argv: list[str] | None = None, prog: str | None = 
         return parser
 
     return run(make_parser, argv)
-
-
-def run_script(command: str, prog: str) -> None:
-    sys.exit(script_main(command, prog=prog))

@@ -14,7 +14,8 @@ from ..training.processes import SEED_LIMIT, is_main_process
 class Parser(argparse.ArgumentParser):
     def error(self, message: str):
         if is_main_process():  # under torchrun every process parses the same flags; one reports
-            sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+            one_line = " ".join(message.splitlines())  # a value given may hold a line break
+            sys.stderr.write(f"{self.prog}: error: {one_line} (see {self.prog} --help)\n")
         sys.exit(EXIT_USAGE)
 
 

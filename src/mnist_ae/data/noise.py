@@ -1,4 +1,5 @@
-"""Gaussian noise on images: the lab's Step 5, the evaluation's denoising, training with noise.
+"""Gaussian noise on images (the lab's Step 5, the evaluation's denoising, training with noise),
+and dynamic binarisation.
 
 Unclipped noise (the lab's Step 5) is zero-mean everywhere. Clipped noise is not: on the
 black background only its positive half survives, a grey haze of mean ~0.4 std.
@@ -25,6 +26,16 @@ def add_noise(images: torch.Tensor, noise: torch.Tensor, std: float, clip: bool,
     else:  # the same two roundings as above, so either form gives the same bits
         noisy = torch.add(images, torch.mul(noise, std, out=out), out=out)
     return noisy.clamp_(*PIXEL_RANGE) if clip else noisy
+
+
+def binarize(images: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """Each pixel a coin flip with its grey level as the chance of a 1: uniform draws below the
+    pixel. ``torch.bernoulli`` draws the same distribution, three times slower on a CPU.
+
+    ``out`` (of ``images``' shape and dtype) receives the result instead of a new tensor.
+    """
+    draws = torch.rand(images.shape, dtype=images.dtype, device=images.device, out=out)
+    return torch.lt(draws, images, out=draws)
 
 
 def noisy_copy(images: torch.Tensor, std: float, generator: torch.Generator | None = None,

@@ -45,8 +45,10 @@ def save(path: str | Path, model: Autoencoder, run_state: dict | None = None) ->
     the two writes leaves a state one epoch ahead of the weights file, never a mismatched
     pair that ``--resume`` would have to trust.
     """
-    # clone: parameters may be views of one flat buffer, which torch.save would store whole
-    weights = OrderedDict((k, v.detach().cpu().clone()) for k, v in model.state_dict().items())
+    # a copy: parameters may be views of one flat buffer, which torch.save would store whole, or
+    # channels-last for training, which the lab's loader and other readers need not expect
+    weights = OrderedDict((k, v.detach().cpu().clone(memory_format=torch.contiguous_format))
+                          for k, v in model.state_dict().items())
     if run_state is not None:
         atomic_write(state_path(path), lambda tmp: torch.save({**run_state, "model": dict(weights)}, tmp))
     metadata = {CONFIG_KEY: asdict(model.config)}

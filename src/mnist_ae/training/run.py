@@ -105,7 +105,7 @@ def build_trainer(model_config: ModelConfig, config: TrainConfig, train_set: Ima
     model = build_model(model_config)
     if resume_state is not None:
         resume.load_weights(model, resume_state, save_path)
-    model.to(runtime.device)
+    runtime.place(model)
     trainer = Trainer(model, config, runtime, dist.shard(make_batches(train_set, config, runtime.device)), dist)
     if resume_state is not None:
         resume.restore(trainer, resume_state, save_path)

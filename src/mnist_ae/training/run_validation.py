@@ -73,7 +73,7 @@ def check_rng(rng: list, device: str) -> None:
 def fresh_states(train: TrainConfig, steps_per_epoch: int = 4) -> tuple[dict, dict]:
     """A new run's param group and scheduler state: what a saved one must look like."""
     # FlatAdam: torch's own Adam imports the compiler (seconds) the first time one is built.
-    from .fused_step import FlatAdam
+    from .fused_ops import FlatAdam
     from .plain_loop import make_scheduler
 
     optimizer = FlatAdam([torch.zeros(1, requires_grad=True)], lr=float(train.lr),

@@ -1,8 +1,9 @@
 """The Trainer: epochs of a step over a batch source, the schedule, the history and the run state.
 
 It runs the plain loop's method (:mod:`.plain_loop`) with the data on the device and no host
-sync per batch; its step is the fused one (:mod:`.fused_step`, replayed as CUDA graphs on a
-GPU) unless ``step`` asks for autograd or torchrun and ``--compile`` need it.
+sync per batch; its step is a hand-derived one (:mod:`.fused_step` for the MLP,
+:mod:`.fused_vae_step` for the MLP VAE, replayed as CUDA graphs on a GPU) unless ``step`` asks
+for autograd, or the family, torchrun or ``--compile`` needs it.
 """
 
 from __future__ import annotations
@@ -22,8 +23,11 @@ from .config import TrainConfig
 from .cuda_graph import GraphedStep, portable_state
 from .distributed import SingleProcess
 from .fused_step import FusedStep
+from .fused_vae_step import FusedVAEStep
 from .plain_loop import AutogradStep, TrainingLoss, make_optimizer, make_scheduler
 from .runtime import Runtime
+
+FUSED_FAMILIES = ("mlp", "vae")  # the families with a hand-derived step
 
 
 @dataclass
@@ -38,19 +42,29 @@ class NonFiniteLoss(UserError):
 
 
 def choose_step(config: TrainConfig, runtime: Runtime, dist: SingleProcess, family: str = "mlp") -> str:
-    """"fused" or "autograd". The fused step is the lab's MLP's, written out by hand. Several
-    processes and ``--compile`` need autograd: DDP syncs gradients through autograd's hooks and
-    the compiler traces autograd's graph, and the fused step has neither."""
+    """"fused" or "autograd". The fused steps are written out by hand for the lab's MLP and the
+    MLP VAE. Several processes and ``--compile`` need autograd: DDP syncs gradients through
+    autograd's hooks and the compiler traces autograd's graph, and the fused steps have neither."""
     needs_autograd = [why for why, applies in (("under torchrun", dist.world_size > 1),
                                                ("with --compile", runtime.compile),
-                                               (f"a {family} model", family != "mlp"),
-                                               ("with --binarize", config.binarize)) if applies]
+                                               (f"a {family} model", family not in FUSED_FAMILIES),
+                                               (f"a {family} model in bf16", family == "vae" and config.precision == "bf16"))
+                      if applies]
     if config.step == "fused" and needs_autograd:
         raise UserError(f"--step fused cannot train {' or '.join(needs_autograd)} (it computes gradients "
                         "without autograd); use --step autograd or auto")
     if config.step == "auto":
         return "autograd" if needs_autograd else "fused"
     return config.step
+
+
+def fused_step(model: Autoencoder, config: TrainConfig):
+    """The family's hand-derived step: the MLP's or the VAE's."""
+    if model.variational:
+        return FusedVAEStep(model, config.lr, config.weight_decay, config.train_noise, config.clip_noise,
+                            config.binarize)
+    return FusedStep(model, config.lr, config.weight_decay, config.loss, config.train_noise, config.precision,
+                     config.clip_noise, config.binarize)
 
 
 class Trainer:
@@ -62,12 +76,11 @@ class Trainer:
         self.dist = dist if dist is not None else SingleProcess()
         self.step_kind = choose_step(config, runtime, self.dist, model.config.family)
         if self.step_kind == "fused":
-            step = FusedStep(model, config.lr, config.weight_decay, config.loss,
-                             config.train_noise, config.precision, config.clip_noise)
+            step = fused_step(model, config)
             self.optimizer = step.optimizer
             self.step = runtime.graphed(step)
         else:
-            self.optimizer = make_optimizer(model, config, **runtime.optimizer_options())
+            self.optimizer = make_optimizer(model, config)
             objective = self.dist.wrap(TrainingLoss(model, config.loss), batches)
             self.step = runtime.maybe_compile(AutogradStep(objective, self.optimizer, config, runtime.autocast))
         self.scheduler = make_scheduler(self.optimizer, config, len(batches))
@@ -137,10 +150,21 @@ class Trainer:
         if isinstance(self.step, GraphedStep):
             self.step.forget()  # its graphs point at the Adam state that loading replaces
         self.optimizer.load_state_dict(state["optimizer"])
+        match_layouts(self.optimizer)
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch = int(state["epoch"])
         self.history = History(**state["history"])
         set_rng_state(self.batches, self.dist.entry_for_this_rank(state["rng"]), self.runtime.device)
+
+
+def match_layouts(optimizer) -> None:
+    """Each parameter's Adam moments in that parameter's memory layout. The fused update walks
+    them as raw memory, so a channels-last conv weight with row-major moments (loaded from a run
+    state) would pair up the wrong elements, silently."""
+    for param, state in optimizer.state.items():
+        for key, value in state.items():
+            if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
+                state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
 def rng_state(batches, device: torch.device) -> dict:
