@@ -245,3 +245,12 @@ def test_conv_adam_moments_saved_row_major_resume_into_the_same_run(tiny_root, t
     assert train_family(tiny_root, resumed, "conv", "-e", "3", "--resume") == 0
     a, b = torch.load(straight, weights_only=True), torch.load(resumed, weights_only=True)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_floor_compares_only_the_rounds_it_ran_in():
+    from mnist_ae.analysis.family_bench import floor_summary
+
+    # a third round twice as slow (a busy minute) must not count against the two-round floor
+    summary = floor_summary(5.0, [2.0, 2.0], [10.0, 6.0, 100.0], [4.0, 4.0, 50.0])
+    assert summary["most_speedup_possible"] == 4.0 and summary["ours_over_floor"] == 2.0
+    assert summary["epoch_seconds"] == 2.0 and summary["epochs"] == 2
