@@ -87,7 +87,7 @@ def export_onnx(module: nn.Module, example: torch.Tensor, path: Path, names: tup
 def write_folder(folder: Path, model: Autoencoder, data: DataConfig | None, onnx: bool = True) -> None:
     """Write the export into ``folder``, which must be new or empty."""
     model = model.cpu().eval()
-    weights = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    weights = {k: v.detach().clone(memory_format=torch.contiguous_format) for k, v in model.state_dict().items()}
     safetensors_torch().save_file(weights, str(folder / WEIGHTS_FILE), metadata={"format": FORMAT})
     config = {"format": FORMAT, "version": FORMAT_VERSION, "model": asdict(model.config),
               "data": data.to_dict() if data is not None else None}

@@ -141,9 +141,9 @@ class HandWrittenStep:
         else:
             layer.bias.grad.copy_(grad_out.sum(0))
 
-    def _forward_chain(self, name: str, x: torch.Tensor, layers, weights, relus) -> list[torch.Tensor]:
-        """``x`` through each linear layer, with a ReLU after those ``relus`` marks: the input
-        and every layer's output, which the backward pass reads."""
+    def _forward_chain(self, name: str, x: torch.Tensor, weights, relus) -> list[torch.Tensor]:
+        """``x`` through each linear layer's ``(weight, bias)``, with a ReLU after those ``relus``
+        marks: the input and every layer's output, which the backward pass reads."""
         outputs = [x]
         for index, ((weight, bias), relu) in enumerate(zip(weights, relus)):
             out = self._linear(f"{name}{index}", outputs[-1], weight, bias)

@@ -47,7 +47,7 @@ class FusedStep(HandWrittenStep):
         x = inputs
         if inputs.dtype != self.compute_dtype:
             x = self._buffer("x", n, inputs).copy_(inputs)
-        outputs = self._forward_chain("layer", x, self.layers, weights, self.relus)
+        outputs = self._forward_chain("layer", x, weights, self.relus)
         logits = outputs[-1]
         if logits.dtype != torch.float32:  # the loss and its gradient in fp32
             logits = self._buffer("logits32", n, logits, dtype=torch.float32).copy_(logits)

@@ -59,12 +59,12 @@ class FusedVAEStep(HandWrittenStep):
         encoder_weights = [(layer.weight, layer.bias) for layer in self.encoder]
         decoder_weights = [(layer.weight, layer.bias) for layer in self.decoder]
 
-        encoded = self._forward_chain("encoder", inputs, self.encoder, encoder_weights, self.encoder_relus)
+        encoded = self._forward_chain("encoder", inputs, encoder_weights, self.encoder_relus)
         mean, log_var = encoded[-1][:, :z], encoded[-1][:, z:]
         noise = torch.randn(mean.shape, out=self._buffer("noise_code", n, mean))
         std = torch.mul(log_var, 0.5, out=self._buffer("std", n, mean)).exp_()
         code = torch.mul(noise, std, out=self._buffer("code", n, mean)).add_(mean)
-        decoded = self._forward_chain("decoder", code, self.decoder, decoder_weights, self.decoder_relus)
+        decoded = self._forward_chain("decoder", code, decoder_weights, self.decoder_relus)
         logits = decoded[-1]
 
         variance = std.square()
