@@ -19,7 +19,7 @@ from mnist_ae.data.sources import ALL_FILES, raw_folder
 from mnist_ae.training import checkpoint
 from mnist_ae.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
 
-pytest_plugins = ("web_fixtures",)  # the Chromium tests' browser and page fixtures
+pytest_plugins = ("web_fixtures", "checkpoint_edits")  # browser pages; good and hostile checkpoints
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_DATA_ROOT = REPO / "data"

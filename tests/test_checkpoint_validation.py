@@ -1,8 +1,9 @@
 """Every checkpoint and run state is checked whole before anything is built from it.
 
-The hostile files here are good ones edited: a saved config that contradicts its weights, crafted
-metadata, tensors of the wrong kind, NaN or Inf weights, optimizer and schedule states that would
-fail mid-training. Each is refused with one line naming the file, and no model is built first.
+The hostile files here are good ones edited (``checkpoint_edits.py``): a saved config that contradicts
+its weights, crafted metadata, tensors of the wrong kind, optimizer and schedule states that would fail
+mid-training. Each is refused with one line naming the file, and no model is built first. NaN weights
+and every field replaced in turn: ``test_checkpoint_fields.py``.
 """
 
 import math
@@ -13,77 +14,12 @@ import torch
 
 from mnist_ae.cli import script_main
 from mnist_ae.errors import UserError
-from mnist_ae.models.mlp import MLPAutoencoder, autoencoderMLP4Layer
-from mnist_ae.training import checkpoint, resume, run_validation, validation
+from mnist_ae.models.mlp import autoencoderMLP4Layer
+from mnist_ae.training import checkpoint, resume
 from mnist_ae.training.config import TrainConfig
 
-from conftest import write_mnist
+from checkpoint_edits import RUNS, config_edit, copy_of, edit, optimizer_edit, refused, set_item
 from train_runs import our_error_lines, train_here
-
-RUNS = {"fused": (), "autograd": ("--step", "autograd"), "onecycle": ("--schedule", "onecycle")}
-
-
-@pytest.fixture(scope="module")
-def good(tmp_path_factory):
-    """Bytes of a good weights file and run state for each kind of run, and the data they came from."""
-    folder = tmp_path_factory.mktemp("good")
-    root = write_mnist(folder / "data")
-    files = {"root": root}
-    for name, flags in RUNS.items():
-        path = folder / f"{name}.pth"
-        assert train_here(path, root, "-e", 1, *flags) == 0
-        files[name] = path.read_bytes(), checkpoint.state_path(path).read_bytes()
-    torch.save(autoencoderMLP4Layer().state_dict(), folder / "lab.pth")  # the lab's own saving line
-    files["lab"] = (folder / "lab.pth").read_bytes()
-    return files
-
-
-def copy_of(good, tmp_path, run: str = "fused"):
-    path = tmp_path / "MLP.8.pth"
-    path.write_bytes(good[run][0])
-    checkpoint.state_path(path).write_bytes(good[run][1])
-    return path
-
-
-def edit(path, change) -> None:
-    """Load ``path`` as torch does (metadata kept), apply ``change``, save it back."""
-    state = torch.load(path, weights_only=True)
-    change(state)
-    torch.save(state, path)
-
-
-@pytest.fixture
-def no_model(monkeypatch):
-    """Building a model fails the test: a refusal must come before any allocation."""
-    def built(self, *args, **kwargs):
-        raise AssertionError("a model was built before the file was refused")
-
-    monkeypatch.setattr(MLPAutoencoder, "__init__", built)
-
-
-def refused(path, *words) -> str:
-    with pytest.raises(UserError) as caught:
-        checkpoint.load_model(path)
-    message = str(caught.value)
-    assert "\n" not in message and str(path) in message, message
-    for word in words:
-        assert word in message, message
-    return message
-
-
-def saved_config(state) -> dict:
-    return state._metadata[""][checkpoint.CONFIG_KEY]
-
-
-def config_edit(**values):
-    return lambda state: saved_config(state).update(values)
-
-
-def set_item(key, value):
-    def change(state):
-        state[key] = value(state[key]) if callable(value) else value
-    return change
-
 
 def test_good_files_of_every_kind_of_run_pass(good, tmp_path):
     for run in RUNS:
@@ -168,10 +104,6 @@ def test_crafted_lab_state_dicts_are_refused(good, tmp_path, no_model, change, w
     path.write_bytes(good["lab"])
     edit(path, change)
     refused(path, words)
-
-
-def optimizer_edit(change):
-    return lambda state: change(state["optimizer"]["param_groups"][0], state["optimizer"]["state"])
 
 
 @pytest.mark.parametrize("change, words", [
@@ -259,118 +191,3 @@ def test_train_resume_refuses_a_crafted_optimizer_before_resuming(good, tmp_path
     assert "resuming" not in captured.out and "epoch" not in captured.out
     assert len(error) == 1 and "optimizer param group has no 'betas'" in error[0], error
     assert (path.read_bytes(), checkpoint.state_path(path).read_bytes()) == before
-
-
-# Row 6: NaN or Inf weights are refused on load.
-
-def nan_at(key, value=math.nan):
-    def change(state):
-        state[key] = state[key].clone()
-        state[key].view(-1)[0] = value
-    return change
-
-
-@pytest.mark.parametrize("change, words", [
-    (nan_at("fc2.bias"), "fc2.bias holds 1 NaN or infinite values"),
-    (nan_at("fc1.weight", math.inf), "fc1.weight holds 1 NaN or infinite values"),
-    (nan_at("fc4.weight", -math.inf), "fc4.weight holds 1 NaN"),
-    (set_item("fc3.bias", lambda t: t.double().fill_(1e300)), "fc3.bias holds 32 NaN or infinite values"),
-])
-def test_non_finite_weights_are_refused(good, tmp_path, no_model, change, words):
-    path = copy_of(good, tmp_path)
-    edit(path, change)
-    refused(path, words, "training stops on a non-finite loss")
-
-
-def test_non_finite_lab_state_dict_is_refused(good, tmp_path, no_model):
-    path = tmp_path / "lab.pth"
-    path.write_bytes(good["lab"])
-    edit(path, nan_at("fc1.bias"))
-    refused(path, "fc1.bias holds 1 NaN")
-
-
-@pytest.mark.parametrize("change, words", [
-    (lambda state: nan_at("fc2.weight")(state["model"]), "fc2.weight holds 1 NaN"),
-    (optimizer_edit(lambda _, state: nan_at("exp_avg", math.inf)(state[0])), "exp_avg holds 1 NaN or infinite"),
-    (optimizer_edit(lambda _, state: state[0].update(step=torch.tensor(math.nan))), "step is nan"),
-])
-def test_non_finite_run_states_are_refused(good, tmp_path, no_model, change, words):
-    path = copy_of(good, tmp_path)
-    edit(checkpoint.state_path(path), change)
-    with pytest.raises(UserError, match="is damaged or not from train.py") as caught:
-        resume.load(path, TrainConfig(epochs=2, batch_size=85))
-    assert words in str(caught.value)
-
-
-def test_eval_refuses_a_nan_checkpoint_in_one_line(good, tmp_path, capsys):
-    path = copy_of(good, tmp_path)
-    edit(path, nan_at("fc4.bias"))
-    code = script_main("eval", ["-l", str(path), "--device", "cpu", "--data-root", str(good["root"])])
-    error = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(error) == 1 and "fc4.bias holds 1 NaN" in error[0], error
-
-
-HOSTILE = [None, "x", "x\ny", math.nan, math.inf, -1, 10 ** 400, True, [], {}, [1, 2], {"a": 1},
-           torch.tensor([1, 2]), torch.tensor(math.nan), torch.zeros(0)]
-
-
-def leaves(value, path=()):
-    """Every place in a nested state a value sits, as a path of keys and indices."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from leaves(item, (*path, key))
-    elif isinstance(value, (list, tuple)) and value:
-        for index, item in enumerate(value):
-            yield from leaves(item, (*path, index))
-    if path:
-        yield path
-
-
-def replaced(state, path, new):
-    """A copy of ``state`` with the value at ``path`` replaced (tuples become lists on the way)."""
-    if not path:
-        return new
-    head, rest = path[0], path[1:]
-    if isinstance(state, dict):
-        copy = type(state)(state)
-        if hasattr(state, "_metadata"):
-            copy._metadata = state._metadata
-    else:
-        copy = list(state)
-    copy[head] = replaced(state[head], rest, new)
-    return copy
-
-
-@pytest.mark.parametrize("run", ["fused", "onecycle"])
-def test_any_field_of_a_run_state_replaced_is_refused_in_one_line_or_harmless(good, tmp_path, run):
-    """Every value in the state, in turn, replaced by each hostile value: never an exception but ours."""
-    path = copy_of(good, tmp_path, run)
-    state = torch.load(checkpoint.state_path(path), weights_only=True)
-    accepted = set()
-    for place in leaves(state):
-        for value in HOSTILE:
-            try:
-                run_validation.run_state(replaced(state, place, value))
-            except validation.Invalid as err:
-                assert "\n" not in str(err), str(err)
-            else:
-                accepted.add(place[0] if place[0] == "train_config" else place[-1])
-    # What the state may hold in place of a value written: torch's choice of Adam kernel, an infinite best
-    # loss (a new plateau schedule's), and settings a resume takes from the command and then compares.
-    assert accepted <= {"train_config", "foreach", "fused", "mode_worse", "best"}, accepted
-
-
-def test_any_field_of_a_weights_file_replaced_is_refused_in_one_line_or_harmless(good, tmp_path):
-    path = copy_of(good, tmp_path)
-    state = torch.load(path, weights_only=True)
-    config = dict(saved_config(state))
-    for key in config:
-        for value in HOSTILE:
-            edited = replaced(state, (), state)
-            edited._metadata = {"": {checkpoint.CONFIG_KEY: {**config, key: value}}}
-            try:
-                validation.checkpoint_weights(edited)
-            except validation.Invalid as err:
-                assert "\n" not in str(err), str(err)
-            else:
-                assert key == "code_activation" or value == config[key], (key, value)

@@ -1,54 +1,20 @@
-"""The readers of users' own images: folders in three layouts, .npz and .npy arrays, and the cache
-of decoded folders. Every dataset is written here, small, with Pillow and numpy."""
+"""The readers of users' own images: folders in three layouts and .npz and .npy arrays. Every dataset
+is written here, small, with Pillow and numpy (``image_files.py``); the cache: ``test_folder_cache.py``."""
 
-import json
-import os
 import zlib
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
-from mnist_ae.data import cache, folders
+from mnist_ae.data import folders
 from mnist_ae.data.arrays import read_npy, read_npz
 from mnist_ae.data.folders import read_folder
-from mnist_ae.errors import UserError
 
-SIDE = 8
+from image_files import SIDE, class_folder, pooled, refused, save
+
 RGB_PIXEL, RGB_LUMA = (200, 100, 50), 124  # 0.299*200 + 0.587*100 + 0.114*50 = 124.2
 DARK_PIXEL, DARK_LUMA = (10, 20, 30), 18  # 2.99 + 11.74 + 3.42 = 18.15
-ONE_SECOND_NS = 10**9
-
-
-def refused(match: str, call, *args, **kwargs) -> str:
-    """The one-line message ``call`` is refused with, checked to contain ``match``."""
-    with pytest.raises(UserError) as caught:
-        call(*args, **kwargs)
-    message = str(caught.value)
-    assert "\n" not in message and match in message, message
-    return message
-
-
-def save(path: Path, value, size=(SIDE, SIDE), fmt=None) -> Path:
-    """An image of one colour (an int: grey, a tuple: RGB), ``size`` as (height, width)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    shape = size if isinstance(value, int) else (*size, 3)
-    Image.fromarray(np.full(shape, value, dtype=np.uint8)).save(path, format=fmt)
-    return path
-
-
-def class_folder(root: Path, counts: dict) -> Path:
-    """``root/<class>/000.png ...``, image i of each class all of grey level i."""
-    for name, n in counts.items():
-        for i in range(n):
-            save(root / name / f"{i:03d}.png", i)
-    return root
-
-
-def pooled(splits) -> np.ndarray:
-    """The images of both splits together, for checks that do not care which split has which."""
-    return np.concatenate([splits.train_images, splits.test_images])
 
 
 def test_imagefolder_with_train_and_test(tmp_path):
@@ -210,95 +176,6 @@ def test_arrays_refused_in_one_line(tmp_path):
     refused("does not exist", read_npz, tmp_path / "gone.npz")
     np.savez(tmp_path / "half.npz", x_train=np.zeros((2, 2, 2)), x_test=np.zeros((2, 2, 2)), y_train=np.zeros(2))
     refused("has y_train but no y_test", read_npz, tmp_path / "half.npz")
-
-
-def counting_decoder(monkeypatch) -> list:
-    calls = []
-    real = folders.decode_files
-    monkeypatch.setattr(folders, "decode_files", lambda *a, **k: calls.append(1) or real(*a, **k))
-    return calls
-
-
-def test_cache_hit_does_not_decode(tmp_path, monkeypatch):
-    class_folder(tmp_path, {"a": 6, "b": 4})
-    first = read_folder(tmp_path, image_size=(4, 4))
-    monkeypatch.setattr(folders, "decode_files", None)  # decoding would fail now
-    again = read_folder(tmp_path, image_size=(4, 4))
-    for name in ("train_images", "train_labels", "test_images", "test_labels"):
-        assert np.array_equal(getattr(first, name), getattr(again, name))
-    assert (again.class_names, again.split_note, again.source) == (first.class_names, first.split_note, first.source)
-    assert again.train_images.flags.writeable  # copy-on-write: torch takes it without a warning
-    with pytest.raises(TypeError):  # another setting is another entry, decoded afresh
-        read_folder(tmp_path, image_size=(5, 5))
-
-
-def test_changed_folder_is_read_again(tmp_path, monkeypatch):
-    class_folder(tmp_path, {"a": 4})
-    calls = counting_decoder(monkeypatch)
-    read_folder(tmp_path)
-    read_folder(tmp_path)
-    assert len(calls) == 1
-    touched = (tmp_path / "a" / "001.png").stat()
-    os.utime(tmp_path / "a" / "001.png", ns=(touched.st_atime_ns, touched.st_mtime_ns + ONE_SECOND_NS))
-    read_folder(tmp_path)
-    save(tmp_path / "a" / "new.png", 200)
-    splits = read_folder(tmp_path)
-    assert len(calls) == 3 and len(splits.train_labels) + len(splits.test_labels) == 5
-
-
-@pytest.mark.parametrize("damage", ["truncate part", "drop part", "foreign header", "old format", "garbage header"])
-def test_damaged_cache_is_rebuilt(tmp_path, monkeypatch, damage):
-    class_folder(tmp_path, {"a": 5, "b": 5})
-    good = np.array(read_folder(tmp_path).train_images)  # a copy: the arrays read map the entry's files
-    entry = tmp_path / cache.CACHE_FOLDER_NAME
-    header, part = next(entry.glob("folder-*.json")), next(entry.glob("folder-*.train_images.npy"))
-    fields = json.loads(header.read_text())
-    damages = {"truncate part": lambda: part.write_bytes(part.read_bytes()[:-3]), "drop part": part.unlink,
-               "garbage header": lambda: header.write_bytes(b"\x00{not json"),
-               "old format": lambda: header.write_text(json.dumps({**fields, "format": cache.FORMAT_VERSION - 1})),
-               "foreign header": lambda: header.write_text(json.dumps({**fields, "key": "0" * 64}))}
-    damages[damage]()
-    calls = counting_decoder(monkeypatch)
-    rebuilt = read_folder(tmp_path)
-    assert len(calls) == 1 and np.array_equal(rebuilt.train_images, good)
-    read_folder(tmp_path)
-    assert len(calls) == 1  # the rebuilt entry is trusted again
-
-
-def test_cache_locations(tmp_path, monkeypatch):
-    class_folder(tmp_path / "data", {"a": 3})
-    refused("--cache-dir", read_folder, tmp_path / "data", cache_dir=tmp_path / "data" / "a" / "000.png")
-    read_folder(tmp_path / "data", cache_dir=tmp_path / "mine")
-    assert list((tmp_path / "mine").glob("folder-*.json")) and not (tmp_path / "data" / ".mnist-ae-cache").exists()
-    for _ in range(2):  # a cache folder made inside the data is tagged, and so never taken for a class
-        assert read_folder(tmp_path / "data", cache_dir=tmp_path / "data" / "cache").class_names == ("a",)
-    # a data folder where no cache folder can be made: the user-wide one is used instead
-    (tmp_path / "data" / cache.CACHE_FOLDER_NAME).write_text("in the way")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user"))
-    read_folder(tmp_path / "data")
-    assert list((tmp_path / "user" / "mnist-ae" / "folders").glob("folder-*.json"))
-
-
-def test_old_entries_pruned(tmp_path):
-    class_folder(tmp_path, {"a": 3})
-    for size in range(1, cache.KEEP_ENTRIES + 4):
-        read_folder(tmp_path, image_size=(size, size))
-    (tmp_path / cache.CACHE_FOLDER_NAME / "notes.json").write_text("not ours: never pruned")
-    read_folder(tmp_path, image_size=(30, 30))
-    left = list((tmp_path / cache.CACHE_FOLDER_NAME).iterdir())
-    assert len([p for p in left if p.name.startswith("folder-")]) == cache.KEEP_ENTRIES * 5
-    assert (tmp_path / cache.CACHE_FOLDER_NAME / "notes.json").exists()
-
-
-def test_worker_processes_give_the_same_images(tmp_path, monkeypatch):
-    class_folder(tmp_path, {"a": 40, "b": 30})
-    (tmp_path / "a" / "junk.png").write_bytes(b"junk")
-    serial = read_folder(tmp_path, skip_bad=True, cache_dir=tmp_path / "one")
-    used, real = [], folders.ProcessPoolExecutor
-    monkeypatch.setattr(folders, "ProcessPoolExecutor", lambda **kwargs: used.append(1) or real(**kwargs))
-    monkeypatch.setattr(folders, "MIN_PARALLEL_FILES", 0)
-    parallel = read_folder(tmp_path, skip_bad=True, cache_dir=tmp_path / "two", progress=True)
-    assert used and np.array_equal(serial.train_images, parallel.train_images) and serial.skipped == parallel.skipped
 
 
 def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:

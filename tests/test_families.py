@@ -1,11 +1,14 @@
 """Every model family offers the same API and goes through every command on tiny data."""
 
+import json
 import math
 
 import pytest
 import torch
 
 from mnist_ae.cli import script_main
+from mnist_ae.analysis import likelihood as likelihood_module
+from mnist_ae.analysis.likelihood import likelihood
 from mnist_ae.data.images import load_images
 from mnist_ae.models import families
 from mnist_ae.models.config import FAMILIES, ModelConfig
@@ -130,6 +133,36 @@ def test_every_family_trains_resumes_and_goes_through_every_command(tiny_root, t
         assert_one_line_error(code, err, "needs a VAE")
         assert not (tmp_path / "s.png").exists()
 
+
+
+def channels_last(model) -> bool:
+    """Whether the decoder's first transposed convolution holds its weights channels-last (in SMALL's
+    widths it takes 8 channels to 4: no dimension of 1, which would make both layouts the same)."""
+    weight = next(m for m in model.decoder if isinstance(m, torch.nn.ConvTranspose2d)).weight
+    assert min(weight.shape) > 1
+    return weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_eval_scores_a_conv_vae_in_channels_last_as_the_stored_layout_does(tiny_root, tmp_path, capsys,
+                                                                           monkeypatch):
+    path, report = tmp_path / "convvae.pth", tmp_path / "eval.json"
+    assert train_family(tiny_root, path, "conv-vae", "-e", "1") == 0
+    layouts = []
+
+    def spied(model, *args, **kwargs):
+        layouts.append(channels_last(model))
+        return likelihood(model, *args, **kwargs)
+
+    monkeypatch.setattr(likelihood_module, "likelihood", spied)
+    code, _, err = run_cli(capsys, "eval", "-l", path, "--data-root", tiny_root, "--iw-samples", "5",
+                           "--json", report)
+    assert code == 0 and layouts == [True], err
+    scored = json.loads(report.read_text())["likelihood"]["convvae"]
+    model = checkpoint.load_model(path)  # the layout it was stored in: contiguous
+    assert not channels_last(model)
+    direct = likelihood(model, load_images("mnist", tiny_root, train=False).floats(), iw_samples=5)
+    assert scored["iw_nll"] == pytest.approx(direct.iw_nll, rel=1e-5)
+    assert scored["negative_elbo"] == pytest.approx(direct.negative_elbo, rel=1e-5)
 
 @pytest.mark.parametrize("argv, words", [
     (["--model", "vae", "--beta", "-1"], ["--beta"]),

@@ -79,7 +79,7 @@ def run(args) -> int:
     names = [model_name(p) for p in paths]
     if len(set(names)) < len(names):
         names = [str(p) for p in paths]
-    loaded = {name: checkpoint.load_model(path, runtime.device) for name, path in zip(names, paths)}
+    loaded = {name: runtime.place(checkpoint.load_model(path)) for name, path in zip(names, paths)}
     train_set, test_set = load_data(args, args.load)
     for (name, model), path in zip(loaded.items(), paths):
         check_compatible(model, test_set, path)

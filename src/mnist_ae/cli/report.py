@@ -59,7 +59,7 @@ def run(args) -> int:
         torchmetrics_image()  # SSIM's library: missing, it would fail only after the slow part
     runtime = make_runtime(args.device)
     say(f"loading {args.load} and its data")
-    model = checkpoint.load_model(args.load, runtime.device)
+    model = runtime.place(checkpoint.load_model(args.load))
     train_set, test_set = load_data(args, args.load)
     check_compatible(model, test_set, args.load)
     for index in [args.index, *args.pair]:
