@@ -8,7 +8,9 @@ exits 130 whenever it comes.
 from __future__ import annotations
 
 import _thread
+import contextlib
 import gc
+import importlib
 import signal
 import sys
 import threading
@@ -47,24 +49,47 @@ class InterruptWatch:
     had been pressed). So until :meth:`done`, the interrupt is raised again every
     :data:`RESEND_S` seconds, wherever the main thread then is; the training's own handler
     (:class:`~mnist_ae.training.interrupts.SignalGuard`) answers it there with a clean stop.
+    Inside :meth:`held` it is only remembered, and raised on leaving; after :meth:`done` it is
+    ignored, so the one line reporting it is not itself cut short.
     """
 
     def __init__(self):
         self.seen = False
+        self.holding = False
         self.finished = threading.Event()
+        self.resender: threading.Thread | None = None
 
     def __call__(self, signum, frame):
         if not self.seen:
             self.seen = True
-            threading.Thread(target=self.resend, daemon=True, name="interrupt-resend").start()
-        raise KeyboardInterrupt
+            self.resender = threading.Thread(target=self.resend, daemon=True, name="interrupt-resend")
+            self.resender.start()
+        if not self.holding and not self.finished.is_set():
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def held(self):
+        """Ctrl-C waits until the block is done. Torch's import runs Python from C++ (pybind11),
+        and a KeyboardInterrupt raised there cannot unwind: the process aborts with a C++
+        traceback instead of stopping."""
+        self.holding = True
+        try:
+            yield
+        finally:
+            self.holding = False
+        if self.seen:
+            raise KeyboardInterrupt
 
     def resend(self):
         while not self.finished.wait(RESEND_S):
             _thread.interrupt_main(signal.SIGINT)
 
     def done(self):
+        """No interrupt is resent once this returns (one already sent reaches this handler,
+        which ignores it: ``signal.signal`` runs pending handlers before it replaces one)."""
         self.finished.set()
+        if self.resender is not None:
+            self.resender.join()
 
 
 def is_out_of_memory(err: BaseException) -> bool:
@@ -81,10 +106,15 @@ def run(make_parser, argv: list[str] | None) -> int:
     previous = signal.signal(signal.SIGINT, watch) if in_main_thread else None
     prog, args = "mnist-ae", None
     try:
-        parser = make_parser()
-        prog = parser.prog.split()[0]
-        args = parser.parse_args(argv)
-        return args.run(args)
+        try:
+            parser = make_parser()
+            prog = parser.prog.split()[0]
+            args = parser.parse_args(argv)
+            with watch.held():  # every command needs torch, and its import must not be cut short
+                importlib.import_module("torch")
+            return args.run(args)
+        finally:
+            watch.done()  # what follows only reports, and must not be interrupted itself
     except UserError as err:
         return report(prog, " ".join(str(err).splitlines()), err.exit_code)  # a file name may hold a line break
     except KeyboardInterrupt:
@@ -98,7 +128,6 @@ def run(make_parser, argv: list[str] | None) -> int:
                                 f"{getattr(args, 'memory_advice', DEFAULT_MEMORY_ADVICE)}", UserError.exit_code)
         raise
     finally:
-        watch.done()
         if in_main_thread:
             signal.signal(signal.SIGINT, previous)
         # At exit Python collects garbage over every object still alive, and torch's import
