@@ -134,7 +134,6 @@ def test_every_family_trains_resumes_and_goes_through_every_command(tiny_root, t
         assert not (tmp_path / "s.png").exists()
 
 
-
 def channels_last(model) -> bool:
     """Whether the decoder's first transposed convolution holds its weights channels-last (in SMALL's
     widths it takes 8 channels to 4: no dimension of 1, which would make both layouts the same)."""
@@ -163,6 +162,7 @@ def test_eval_scores_a_conv_vae_in_channels_last_as_the_stored_layout_does(tiny_
     direct = likelihood(model, load_images("mnist", tiny_root, train=False).floats(), iw_samples=5)
     assert scored["iw_nll"] == pytest.approx(direct.iw_nll, rel=1e-5)
     assert scored["negative_elbo"] == pytest.approx(direct.negative_elbo, rel=1e-5)
+
 
 @pytest.mark.parametrize("argv, words", [
     (["--model", "vae", "--beta", "-1"], ["--beta"]),
