@@ -136,26 +136,50 @@ def test_ctrl_c_during_start_up_exits_130_with_one_line(tiny_root, tmp_path, del
     assert len(lines) == 1 and "Traceback" not in err and ("interrupted" in lines[0] or "SIGINT" in lines[0]), err
 
 
+# Sent from inside torch's import, at the module whose C++ set-up once aborted the process when
+# a KeyboardInterrupt was raised in it; prints whether torch got to finish loading.
+CTRL_C_INSIDE_TORCH_IMPORT = """
+import atexit, os, signal, sys
+
+class CtrlCWhenTorchDistributedLoads:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch.distributed":
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+sys.meta_path.insert(0, CtrlCWhenTorchDistributedLoads())
+atexit.register(lambda: print("torch loaded:", hasattr(sys.modules.get("torch"), "distributed")))
+sys.argv = ["train.py", *sys.argv[1:]]
+from mnist_ae.launch import run_script
+run_script("train", "train.py")
+"""
+
+
+def test_ctrl_c_inside_torchs_import_waits_for_it_then_exits_130(tiny_root, tmp_path):
+    done = subprocess.run([sys.executable, "-c", CTRL_C_INSIDE_TORCH_IMPORT, "-e", "50", "--no-progress",
+                           "-s", str(tmp_path / "m.pth"), "--data-root", str(tiny_root)],
+                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert done.returncode == 130 and done.stderr.strip() == "train.py: interrupted", done.stderr
+    assert done.stdout.strip() == "torch loaded: True" and not (tmp_path / "m.pth").exists()
+
+
 def test_a_flag_value_with_a_line_break_is_refused_on_one_line(tmp_path, capsys):
     code, _, err = run_cli(capsys, "train", "-e", "1", "-s", tmp_path / "m.pth", "--dataset", "no\nsuch")
     assert_one_line_error(code, err, "--dataset", "no such")
     assert list(tmp_path.iterdir()) == []
 
 
-# Ctrl-C pressed just as a module starts loading; prints at exit whether torch got to load whole.
-CTRL_C_WHILE_LOADING = """
-import atexit, os, signal, sys
+INTERRUPTED_IMPORT = """
+import sys
 
-class CtrlCWhenLoading:
+class CtrlCWhileLoading:  # the key pressed just as the command-line package is imported
     def find_spec(self, name, path=None, target=None):
-        if name == {module!r}:
-            sys.meta_path.remove(self)
-            os.kill(os.getpid(), signal.SIGINT)
+        if name == "mnist_ae.cli":
+            raise KeyboardInterrupt
         return None
 
-sys.meta_path.insert(0, CtrlCWhenLoading())
-atexit.register(lambda: print("torch loaded:", hasattr(sys.modules.get("torch"), "distributed")))
-sys.argv = ["train.py", *sys.argv[1:]]
+sys.meta_path.insert(0, CtrlCWhileLoading())
 from mnist_ae import launch
 {call}
 """
@@ -164,19 +188,9 @@ from mnist_ae import launch
 @pytest.mark.parametrize("call, prog", [("launch.run_script('train', prog='train.py')", "train.py"),
                                         ("launch.main()", "mnist-ae")])
 def test_ctrl_c_while_the_package_loads_exits_130_with_one_line(call, prog):
-    script = CTRL_C_WHILE_LOADING.format(module="mnist_ae.cli", call=call)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-c", INTERRUPTED_IMPORT.format(call=call)],
+                            capture_output=True, text=True, timeout=120)
     assert result.returncode == 130 and result.stderr == f"{prog}: interrupted\n", result.stderr
-
-
-def test_ctrl_c_inside_torchs_import_waits_for_it_then_exits_130(tiny_root, tmp_path):
-    """Sent as torch.distributed loads: raised inside its C++ set-up, the interrupt once aborted
-    the process with a C++ traceback."""
-    script = CTRL_C_WHILE_LOADING.format(module="torch.distributed", call="launch.run_script('train', prog='train.py')")
-    done = subprocess.run([sys.executable, "-c", script, "-e", "50", "--no-progress", "-s", str(tmp_path / "m.pth"),
-                           "--data-root", str(tiny_root)], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 130 and done.stderr.strip() == "train.py: interrupted", done.stderr
-    assert done.stdout.strip() == "torch loaded: True" and not (tmp_path / "m.pth").exists()
 
 
 # Rows 10-12: temp files, two runs, a finished run.
