@@ -4,7 +4,7 @@
 
 Writes Fashion-MNIST's two splits as ``train/<class>/*.png`` and ``test/<class>/*.png``, named
 by class (once; kept under --out), checks that the folder decodes to the IDX files' pixels, then
-trains the same recipe from the same seed on each (``mnist-ae train --dataset fashion-mnist``
+trains the same recipe from the same seed on each (``aelab train --dataset fashion-mnist``
 against ``--dataset <folder>``, each in a fresh process) and prints a markdown table of both
 test MSEs and their relative difference, one row per seed, and their means over the seeds.
 
@@ -31,9 +31,9 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from mnist_ae.data.datasets import load_splits  # noqa: E402 - after the path above
-from mnist_ae.data.idx import read_split  # noqa: E402
-from mnist_ae.data.sources import DataConfig  # noqa: E402
+from aelab.data.datasets import load_splits  # noqa: E402 - after the path above
+from aelab.data.idx import read_split  # noqa: E402
+from aelab.data.sources import DataConfig  # noqa: E402
 
 # Fashion-MNIST's labels 0-9; "/" cannot be in a folder name.
 CLASSES = ("T-shirt-top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -89,7 +89,7 @@ def folder_ordered_npz(data_root: Path, path: Path) -> Path:
 
 def train(dataset: str, args, seed: int, save: Path) -> float:
     """The test MSE of one run, in a fresh process."""
-    command = [sys.executable, "-m", "mnist_ae", "train", "--dataset", dataset, "--data-root", str(args.data_root),
+    command = [sys.executable, "-m", "aelab", "train", "--dataset", dataset, "--data-root", str(args.data_root),
                "--cache-dir", str(args.out / "cache"), "-e", str(args.epochs), "--seed", str(seed),
                "--recipe", args.recipe, "--no-progress", "-s", str(save)]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True)

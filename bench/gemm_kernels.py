@@ -23,9 +23,9 @@ from functools import partial
 
 import torch
 
-from mnist_ae.cli.args import positive_int
-from mnist_ae.analysis.sweep import machine_description
-from mnist_ae.training.runtime import make_runtime
+from aelab.cli.args import positive_int
+from aelab.analysis.sweep import machine_description
+from aelab.training.runtime import make_runtime
 
 CALLS_PER_ROUND = 20
 

@@ -28,7 +28,7 @@ want tests && step tests && \
 $PY -m pytest -q -p no:cacheprovider --tb=short tests/test_cuda_graph.py tests/test_fast_step.py 2>&1 | tee "$OUT/tests.log" | tail -30
 
 want bench && step "benchmark: $EPOCHS epochs, the lab's pipeline $LAB_EPOCHS" && \
-$PY -m mnist_ae bench --device "$DEVICE" --epochs "$EPOCHS" --lab-epochs "$LAB_EPOCHS" \
+$PY -m aelab bench --device "$DEVICE" --epochs "$EPOCHS" --lab-epochs "$LAB_EPOCHS" \
     --precision fp32 tf32 bf16 --data-root "$DATA" --out "$OUT" 2>&1 | tail -12
 
 want train && for recipe in lab best; do
@@ -43,7 +43,7 @@ $PY -m torch.distributed.run --standalone --nproc_per_node 1 train.py -z 8 -e 5 
 
 if want commands; then
     # Each command once on the GPU; run states moved between the CPU and the GPU are refused.
-    M="$PY -m mnist_ae"
+    M="$PY -m aelab"
     T="$PY train.py -z 8 --seed 0 --no-progress --data-root $DATA"
     C=$SCRATCH/commands && mkdir -p "$C"
     run() { echo "\$ $*" | sed "s|$SCRATCH|\$SCRATCH|g"; "$@" 2>&1 | grep -v "^epoch  *[0-9]*/" | tail -3; echo "exit ${PIPESTATUS[0]}"; }

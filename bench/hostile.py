@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/hostile.py --data-root data > docs/hostile-inputs.md
 
-Each row runs real commands (``train.py``, ``lab1.py``, ``mnist-ae``) in a scratch folder on
+Each row runs real commands (``train.py``, ``lab1.py``, ``aelab``) in a scratch folder on
 the MNIST files under --data-root, checks the exit code, that stderr is one line naming the
 problem, and that nothing was lost, and prints a markdown table with ok or PROBLEM per row.
 Exits non-zero if any row is a problem. Rows that need root (a small tmpfs) say so and skip.
@@ -29,7 +29,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable
-MNIST_AE = [PY, "-m", "mnist_ae"]
+AELAB = [PY, "-m", "aelab"]
 SMALL = ["-e", "1", "-b", "2048", "--seed", "0", "--no-progress"]
 LIMIT_S = 600
 
@@ -103,7 +103,7 @@ def checkpoint_rows(rows: Rows, good: Path, root: Path, work: Path):
 
 
 def web_rows(rows: Rows, good: Path, root: Path, work: Path):
-    server = subprocess.Popen([*MNIST_AE, "serve", "-l", str(good), "--data-root", str(root), "--port", "0"],
+    server = subprocess.Popen([*AELAB, "serve", "-l", str(good), "--data-root", str(root), "--port", "0"],
                               cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         url = server.stdout.readline().split(": ", 1)[-1].split(" ")[0]
@@ -211,8 +211,8 @@ def root_rows(rows: Rows, good: Path, root: Path, work: Path):
 def run_rows(rows: Rows, good: Path, root: Path, work: Path):
     for number, what, command, words in (
             (7, "--seed 99999999999999999999999 to lab1.py", [PY, str(REPO / "lab1.py"), "-l", str(good)], ["--seed"]),
-            (7, "... to eval", [*MNIST_AE, "eval", "-l", str(good)], ["--seed"]),
-            (7, "... to sweep", [*MNIST_AE, "sweep"], ["--seed"])):
+            (7, "... to eval", [*AELAB, "eval", "-l", str(good)], ["--seed"]),
+            (7, "... to sweep", [*AELAB, "sweep"], ["--seed"])):
         rows.add(number, what, *one_line(run([*command, "--seed", "99999999999999999999999"], work), 2, *words))
     rows.add(8, "-z 600000", *one_line(train(work / "z.pth", root, "-z", "600000", cwd=work), 2, "-z"))
     rows.add(8, "--n-steps 1000000000", *one_line(run([PY, str(REPO / "lab1.py"), "-l", str(good), "--n-steps",

@@ -39,7 +39,7 @@ def write_pngs(data_root: Path, folder: Path) -> int:
     if done.exists():
         return int(done.read_text())
     sys.path.insert(0, str(REPO / "src"))
-    from mnist_ae.data.idx import read_split
+    from aelab.data.idx import read_split
 
     shutil.rmtree(folder, ignore_errors=True)
     count = 0
@@ -91,8 +91,8 @@ def timed(command: list[str]) -> tuple[float, str, int]:
 
 
 def read_command(folder: Path, cache: Path, **settings) -> list[str]:
-    code = ("import sys, time; from mnist_ae.data.datasets import load_splits; "
-            "from mnist_ae.data.sources import DataConfig; t = time.perf_counter(); "
+    code = ("import sys, time; from aelab.data.datasets import load_splits; "
+            "from aelab.data.sources import DataConfig; t = time.perf_counter(); "
             f"train, test = load_splits(DataConfig(dataset={str(folder)!r}, **{settings!r}), '.', "
             f"cache_dir={str(cache)!r}); "
             "print(len(train) + len(test), time.perf_counter() - t)")

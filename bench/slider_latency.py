@@ -1,6 +1,6 @@
 """Time latent-slider redraws in headless Chromium for checkpoints of every family; print a table.
 
-For each checkpoint: start ``mnist-ae serve`` on 127.0.0.1 (a free port), open the page in
+For each checkpoint: start ``aelab serve`` on 127.0.0.1 (a free port), open the page in
 Debian's Chromium, drag the first latent slider back and forth with the mouse, and time every
 redraw from the pointer event's own timestamp (when the browser received the move) to
 (a) the end of the page's input handler, which decodes in the browser and draws, and
@@ -24,7 +24,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from mnist_ae.cli.args import positive_int
+from aelab.cli.args import positive_int
 from web_load import CHROMIUM, CHROMIUM_ARGS, start_server, stop  # beside this script
 
 VIEWPORT = {"width": 1280, "height": 800}

@@ -1,6 +1,6 @@
 """Load-test the web explorer on this machine and print markdown tables.
 
-Starts ``mnist-ae serve`` on 127.0.0.1 (a free port), sends a bounded number of requests
+Starts ``aelab serve`` on 127.0.0.1 (a free port), sends a bounded number of requests
 from several concurrent clients, checks every answer, then (when Debian's Chromium and
 Playwright are installed) times latent-slider updates in the real page, stops the server
 and exits: non-zero when any request failed or answered wrongly.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_ae.cli.args import positive_float, positive_int
+from aelab.cli.args import positive_float, positive_int
 from loadtest import run_load  # beside this script
 
 HOST = "127.0.0.1"
@@ -60,7 +60,7 @@ TIME_SLIDER = """async n => {
 
 
 def start_server(args) -> tuple[subprocess.Popen, str]:
-    command = [sys.executable, "-c", "import sys; from mnist_ae.cli import main; sys.exit(main())",
+    command = [sys.executable, "-c", "import sys; from aelab.cli import main; sys.exit(main())",
                "serve", "-l", args.load, "--data-root", args.data_root, "--dataset", args.dataset,
                "--host", HOST, "--port", "0"]
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -9,9 +9,9 @@ import math
 import pytest
 import torch
 
-from mnist_ae.errors import UserError
-from mnist_ae.models.mlp import MLPAutoencoder, autoencoderMLP4Layer
-from mnist_ae.training import checkpoint
+from aelab.errors import UserError
+from aelab.models.mlp import MLPAutoencoder, autoencoderMLP4Layer
+from aelab.training import checkpoint
 
 from conftest import write_mnist
 from train_runs import train_here

@@ -14,10 +14,10 @@ import torch
 from hypothesis import settings
 from hypothesis.configuration import set_hypothesis_home_dir
 
-from mnist_ae.data.idx import ensure_files
-from mnist_ae.data.sources import ALL_FILES, raw_folder
-from mnist_ae.training import checkpoint
-from mnist_ae.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
+from aelab.data.idx import ensure_files
+from aelab.data.sources import ALL_FILES, raw_folder
+from aelab.training import checkpoint
+from aelab.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
 
 pytest_plugins = ("web_fixtures", "checkpoint_edits")  # browser pages; good and hostile checkpoints
 
@@ -29,8 +29,8 @@ IDX_UBYTE = 0x08
 
 # Hypothesis keeps nothing in the repository: no example database (each test's examples are
 # drawn afresh), and its caches go to a temporary folder of this session (see pytest_configure).
-settings.register_profile("mnist-ae", database=None)
-settings.load_profile("mnist-ae")
+settings.register_profile("aelab", database=None)
+settings.load_profile("aelab")
 hypothesis_home: Path | None = None
 
 
@@ -38,7 +38,7 @@ def pytest_configure(config):
     """Hypothesis writes caches (e.g. the constants of the test modules, found while pytest
     collects them) under ``./.hypothesis`` unless told otherwise; tell it before collection."""
     global hypothesis_home
-    hypothesis_home = Path(tempfile.mkdtemp(prefix="mnist-ae-hypothesis-"))
+    hypothesis_home = Path(tempfile.mkdtemp(prefix="aelab-hypothesis-"))
     set_hypothesis_home_dir(hypothesis_home)
 
 

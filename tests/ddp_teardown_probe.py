@@ -5,7 +5,7 @@ import sys
 
 from torch.nn.parallel import DistributedDataParallel
 
-from mnist_ae.cli import script_main
+from aelab.cli import script_main
 
 gc.disable()  # only the run's own collections free cycles, so the count does not depend on timing
 code = script_main("train", sys.argv[1:])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_ae.errors import UserError
+from aelab.errors import UserError
 
 SIDE = 8
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from mnist_ae.cli import main
+from aelab.cli import main
 
 
 def test_bench_writes_a_table_and_json(tiny_root, tmp_path):

@@ -2,10 +2,10 @@
 import pytest
 import torch
 
-from mnist_ae import files
-from mnist_ae.training import checkpoint
-from mnist_ae.errors import UserError
-from mnist_ae.models.mlp import MLPAutoencoder, ModelConfig, autoencoderMLP4Layer, init_lab_weights
+from aelab import files
+from aelab.training import checkpoint
+from aelab.errors import UserError
+from aelab.models.mlp import MLPAutoencoder, ModelConfig, autoencoderMLP4Layer, init_lab_weights
 
 
 def assert_same_tensors(a: dict, b: dict):

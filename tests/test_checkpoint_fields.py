@@ -7,10 +7,10 @@ import math
 import pytest
 import torch
 
-from mnist_ae.cli import script_main
-from mnist_ae.errors import UserError
-from mnist_ae.training import checkpoint, resume, run_validation, validation
-from mnist_ae.training.config import TrainConfig
+from aelab.cli import script_main
+from aelab.errors import UserError
+from aelab.training import checkpoint, resume, run_validation, validation
+from aelab.training.config import TrainConfig
 
 from checkpoint_edits import copy_of, edit, nan_at, optimizer_edit, refused, saved_config, set_item
 

@@ -12,11 +12,11 @@ import time
 import pytest
 import torch
 
-from mnist_ae.cli import script_main
-from mnist_ae.errors import UserError
-from mnist_ae.models.mlp import autoencoderMLP4Layer
-from mnist_ae.training import checkpoint, resume
-from mnist_ae.training.config import TrainConfig
+from aelab.cli import script_main
+from aelab.errors import UserError
+from aelab.models.mlp import autoencoderMLP4Layer
+from aelab.training import checkpoint, resume
+from aelab.training.config import TrainConfig
 
 from checkpoint_edits import RUNS, config_edit, copy_of, edit, optimizer_edit, refused, set_item
 from train_runs import our_error_lines, train_here

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from mnist_ae.training import checkpoint
-from mnist_ae.cli import main, script_main
-from mnist_ae.data import idx
-from mnist_ae.data.sources import ALL_FILES
-from mnist_ae.models.mlp import autoencoderMLP4Layer
+from aelab.training import checkpoint
+from aelab.cli import main, script_main
+from aelab.data import idx
+from aelab.data.sources import ALL_FILES
+from aelab.models.mlp import autoencoderMLP4Layer
 
 from conftest import REPO, write_mnist
 

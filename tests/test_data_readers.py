@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mnist_ae.data import folders
-from mnist_ae.data.arrays import read_npy, read_npz
-from mnist_ae.data.folders import read_folder
+from aelab.data import folders
+from aelab.data.arrays import read_npy, read_npz
+from aelab.data.folders import read_folder
 
 from image_files import SIDE, class_folder, pooled, refused, save
 

@@ -6,10 +6,10 @@ import pytest
 import torch
 from hypothesis import given, strategies as st
 
-from mnist_ae.training import checkpoint
-from mnist_ae.training.batches import Shares
-from mnist_ae.training.distributed import SingleProcess, from_env, local_device
-from mnist_ae.errors import UserError
+from aelab.training import checkpoint
+from aelab.training.batches import Shares
+from aelab.training.distributed import SingleProcess, from_env, local_device
+from aelab.errors import UserError
 
 from train_runs import CONSOLE_SCRIPT, assert_same_run, our_error_lines, run_state, torchrun, train_here
 

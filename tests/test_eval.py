@@ -6,21 +6,21 @@ import math
 import pytest
 import torch
 
-from mnist_ae.training import checkpoint
-from mnist_ae.cli import main, script_main
-from mnist_ae.data.images import load_images
-from mnist_ae.errors import UserError
-from mnist_ae.analysis.evaluation import evaluate, mean_ssim, model_reconstructor
-from mnist_ae.analysis.inference import psnr_per_image
-from mnist_ae.data.noise import noisy_copy, seeded
-from mnist_ae.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
-from mnist_ae.analysis.pca import PCAReconstructor, fit_pca
+from aelab.training import checkpoint
+from aelab.cli import main, script_main
+from aelab.data.images import load_images
+from aelab.errors import UserError
+from aelab.analysis.evaluation import evaluate, mean_ssim, model_reconstructor
+from aelab.analysis.inference import psnr_per_image
+from aelab.data.noise import noisy_copy, seeded
+from aelab.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
+from aelab.analysis.pca import PCAReconstructor, fit_pca
 
 from conftest import REPO, write_idx, make_digits
 
 
 def run_cli(capsys, *argv):
-    """``mnist-ae ARGV`` in-process: (exit code, stdout, stderr)."""
+    """``aelab ARGV`` in-process: (exit code, stdout, stderr)."""
     try:
         code = main([str(a) for a in argv])
     except SystemExit as stop:  # argparse's own errors exit from inside parse_args

@@ -6,12 +6,12 @@ import sys
 import pytest
 import torch
 
-from mnist_ae.cli import script_main
-from mnist_ae.data.images import load_images
-from mnist_ae.models import families
-from mnist_ae.models.config import FAMILIES, ModelConfig
-from mnist_ae.training import checkpoint
-from mnist_ae.training.exported import CONFIG_FILE, DECODER_FILE, ENCODER_FILE, WEIGHTS_FILE
+from aelab.cli import script_main
+from aelab.data.images import load_images
+from aelab.models import families
+from aelab.models.config import FAMILIES, ModelConfig
+from aelab.training import checkpoint
+from aelab.training.exported import CONFIG_FILE, DECODER_FILE, ENCODER_FILE, WEIGHTS_FILE
 
 from test_eval import assert_one_line_error, run_cli
 
@@ -119,7 +119,7 @@ def nan_first(weights):
 BROKEN = {
     "no config": (lambda out: (out / CONFIG_FILE).unlink(), ["no config.json"]),
     "malformed config": (lambda out: (out / CONFIG_FILE).write_text("{not json"), ["not valid JSON"]),
-    "foreign config": (lambda out: (out / CONFIG_FILE).write_text("[1, 2]"), ["not an mnist-ae export"]),
+    "foreign config": (lambda out: (out / CONFIG_FILE).write_text("[1, 2]"), ["not an aelab export"]),
     "config disagrees": (lambda out: edit_config(out, lambda c: c["model"].update(bottleneck=5)), ["does not match"]),
     "impossible config": (lambda out: edit_config(out, lambda c: c["model"].update(hidden=-3)), ["hidden"]),
     "no weights": (lambda out: (out / WEIGHTS_FILE).unlink(), ["no model.safetensors"]),
@@ -151,7 +151,7 @@ def test_missing_safetensors_names_the_extra(tmp_path, capsys, monkeypatch):
     path = saved_model(tmp_path / "m.pth")
     monkeypatch.setitem(sys.modules, "safetensors.torch", None)
     code, _, err = export(capsys, "-l", path, "--out", tmp_path / "out")
-    assert_one_line_error(code, err, "mnist-ae[export]")
+    assert_one_line_error(code, err, "aelab[export]")
     assert not (tmp_path / "out").exists()
 
 
@@ -159,6 +159,6 @@ def test_missing_onnx_names_the_extra_and_no_onnx_works_without_it(tmp_path, cap
     path = saved_model(tmp_path / "m.pth")
     monkeypatch.setitem(sys.modules, "onnx", None)
     code, _, err = export(capsys, "-l", path, "--out", tmp_path / "out")
-    assert_one_line_error(code, err, "mnist-ae[export]", "--no-onnx")
+    assert_one_line_error(code, err, "aelab[export]", "--no-onnx")
     assert not (tmp_path / "out").exists()
     assert export(capsys, "-l", path, "--out", tmp_path / "out", "--no-onnx")[0] == 0

@@ -6,17 +6,17 @@ import math
 import pytest
 import torch
 
-from mnist_ae.cli import script_main
-from mnist_ae.analysis import likelihood as likelihood_module
-from mnist_ae.analysis.likelihood import likelihood
-from mnist_ae.data.images import load_images
-from mnist_ae.models import families
-from mnist_ae.models.config import FAMILIES, ModelConfig
-from mnist_ae.models.vae import VariationalAutoencoder
-from mnist_ae.training import checkpoint
-from mnist_ae.training.config import TrainConfig
-from mnist_ae.training.plain_loop import train_plain
-from mnist_ae.training.runtime import make_runtime
+from aelab.cli import script_main
+from aelab.analysis import likelihood as likelihood_module
+from aelab.analysis.likelihood import likelihood
+from aelab.data.images import load_images
+from aelab.models import families
+from aelab.models.config import FAMILIES, ModelConfig
+from aelab.models.vae import VariationalAutoencoder
+from aelab.training import checkpoint
+from aelab.training.config import TrainConfig
+from aelab.training.plain_loop import train_plain
+from aelab.training.runtime import make_runtime
 
 from test_eval import assert_one_line_error, run_cli
 
@@ -281,7 +281,7 @@ def test_conv_adam_moments_saved_row_major_resume_into_the_same_run(tiny_root, t
 
 
 def test_the_floor_compares_only_the_rounds_it_ran_in():
-    from mnist_ae.analysis.family_bench import floor_summary
+    from aelab.analysis.family_bench import floor_summary
 
     # a third round twice as slow (a busy minute) must not count against the two-round floor
     summary = floor_summary(5.0, [2.0, 2.0], [10.0, 6.0, 100.0], [4.0, 4.0, 50.0])

@@ -3,12 +3,12 @@
 import pytest
 import torch
 
-from mnist_ae.training import checkpoint
-from mnist_ae.data.images import load_images
-from mnist_ae.errors import UserError
-from mnist_ae.analysis.config import LATENT_FIGURE_NAMES as FIGURE_NAMES
-from mnist_ae.analysis.latent import pick_examples, project_2d, traversal_codes
-from mnist_ae.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
+from aelab.training import checkpoint
+from aelab.data.images import load_images
+from aelab.errors import UserError
+from aelab.analysis.config import LATENT_FIGURE_NAMES as FIGURE_NAMES
+from aelab.analysis.latent import pick_examples, project_2d, traversal_codes
+from aelab.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
 
 from test_eval import assert_one_line_error, run_cli
 

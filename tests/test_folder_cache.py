@@ -7,8 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from mnist_ae.data import cache, folders
-from mnist_ae.data.folders import read_folder
+from aelab.data import cache, folders
+from aelab.data.folders import read_folder
 
 from image_files import class_folder, refused, save
 
@@ -72,14 +72,14 @@ def test_cache_locations(tmp_path, monkeypatch):
     class_folder(tmp_path / "data", {"a": 3})
     refused("--cache-dir", read_folder, tmp_path / "data", cache_dir=tmp_path / "data" / "a" / "000.png")
     read_folder(tmp_path / "data", cache_dir=tmp_path / "mine")
-    assert list((tmp_path / "mine").glob("folder-*.json")) and not (tmp_path / "data" / ".mnist-ae-cache").exists()
+    assert list((tmp_path / "mine").glob("folder-*.json")) and not (tmp_path / "data" / ".aelab-cache").exists()
     for _ in range(2):  # a cache folder made inside the data is tagged, and so never taken for a class
         assert read_folder(tmp_path / "data", cache_dir=tmp_path / "data" / "cache").class_names == ("a",)
     # a data folder where no cache folder can be made: the user-wide one is used instead
     (tmp_path / "data" / cache.CACHE_FOLDER_NAME).write_text("in the way")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user"))
     read_folder(tmp_path / "data")
-    assert list((tmp_path / "user" / "mnist-ae" / "folders").glob("folder-*.json"))
+    assert list((tmp_path / "user" / "aelab" / "folders").glob("folder-*.json"))
 
 
 def test_old_entries_pruned(tmp_path):

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from mnist_ae.data.noise import add_noise
-from mnist_ae.training.fused_step import FusedStep
-from mnist_ae.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
+from aelab.data.noise import add_noise
+from aelab.training.fused_step import FusedStep
+from aelab.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
 
 from train_runs import run_state, train_here
 
@@ -62,8 +62,8 @@ def test_noisy_inputs_and_clean_targets_as_autograd_has_them(clip):
 
 def test_binarised_batches_are_the_autograd_steps_coin_flips():
     """``--binarize`` on the MLP: the same draws as the plain loop's step, so the same run."""
-    from mnist_ae.training.config import TrainConfig
-    from mnist_ae.training.plain_loop import AutogradStep, TrainingLoss
+    from aelab.training.config import TrainConfig
+    from aelab.training.plain_loop import AutogradStep, TrainingLoss
 
     reference, fast = twin_models("none")
     config = TrainConfig(loss="bce", binarize=True, weight_decay=0.0)

@@ -3,15 +3,15 @@
 import pytest
 import torch
 
-from mnist_ae.data.images import load_images
-from mnist_ae.models import families
-from mnist_ae.models.config import ModelConfig
-from mnist_ae.training.batches import make_batches
-from mnist_ae.training.config import TrainConfig
-from mnist_ae.training.fused_vae_step import FusedVAEStep
-from mnist_ae.training.plain_loop import AutogradStep, TrainingLoss, train_plain
-from mnist_ae.training.runtime import make_runtime
-from mnist_ae.training.trainer import Trainer
+from aelab.data.images import load_images
+from aelab.models import families
+from aelab.models.config import ModelConfig
+from aelab.training.batches import make_batches
+from aelab.training.config import TrainConfig
+from aelab.training.fused_vae_step import FusedVAEStep
+from aelab.training.plain_loop import AutogradStep, TrainingLoss, train_plain
+from aelab.training.runtime import make_runtime
+from aelab.training.trainer import Trainer
 
 SEED = 0
 SHAPES = [

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from mnist_ae.cli import script_main
-from mnist_ae.files import PathLock, temp_files_of
-from mnist_ae.training import checkpoint
+from aelab.cli import script_main
+from aelab.files import PathLock, temp_files_of
+from aelab.training import checkpoint
 
 from conftest import REPO, write_idx, write_mnist
 from test_eval import assert_one_line_error, run_cli
@@ -111,7 +111,7 @@ def test_n_steps_has_a_sensible_maximum(command, capsys):
 
 
 def test_running_out_of_memory_anywhere_is_one_line_naming_the_flags(tiny_root, tmp_path, monkeypatch, capsys):
-    from mnist_ae.training import run
+    from aelab.training import run
 
     def no_memory(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
@@ -151,7 +151,7 @@ class CtrlCWhenTorchDistributedLoads:
 sys.meta_path.insert(0, CtrlCWhenTorchDistributedLoads())
 atexit.register(lambda: print("torch loaded:", hasattr(sys.modules.get("torch"), "distributed")))
 sys.argv = ["train.py", *sys.argv[1:]]
-from mnist_ae.launch import run_script
+from aelab.launch import run_script
 run_script("train", "train.py")
 """
 
@@ -175,18 +175,18 @@ import sys
 
 class CtrlCWhileLoading:  # the key pressed just as the command-line package is imported
     def find_spec(self, name, path=None, target=None):
-        if name == "mnist_ae.cli":
+        if name == "aelab.cli":
             raise KeyboardInterrupt
         return None
 
 sys.meta_path.insert(0, CtrlCWhileLoading())
-from mnist_ae import launch
+from aelab import launch
 {call}
 """
 
 
 @pytest.mark.parametrize("call, prog", [("launch.run_script('train', prog='train.py')", "train.py"),
-                                        ("launch.main()", "mnist-ae")])
+                                        ("launch.main()", "aelab")])
 def test_ctrl_c_while_the_package_loads_exits_130_with_one_line(call, prog):
     result = subprocess.run([sys.executable, "-c", INTERRUPTED_IMPORT.format(call=call)],
                             capture_output=True, text=True, timeout=120)
@@ -217,7 +217,7 @@ def test_a_second_run_on_the_same_checkpoint_is_refused_at_once(tiny_root, tmp_p
 
 def test_a_crashed_run_leaves_no_lock(tiny_root, tmp_path):
     run = tmp_path / "MLP.4.pth"
-    holder = subprocess.Popen([sys.executable, "-c", f"from mnist_ae.files import PathLock\n"
+    holder = subprocess.Popen([sys.executable, "-c", f"from aelab.files import PathLock\n"
                                f"PathLock({str(run)!r}, '-s').__enter__()\nprint('locked', flush=True)\n"
                                "import time; time.sleep(60)"], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "locked"

@@ -13,12 +13,12 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from mnist_ae.training import checkpoint, resume
-from mnist_ae.cli import args as arg_types, script_main
-from mnist_ae.data import datasets as datasets_module
-from mnist_ae.data.images import load_images
-from mnist_ae.errors import UserError
-from mnist_ae.training.config import TrainConfig
+from aelab.training import checkpoint, resume
+from aelab.cli import args as arg_types, script_main
+from aelab.data import datasets as datasets_module
+from aelab.data.images import load_images
+from aelab.errors import UserError
+from aelab.training.config import TrainConfig
 
 from conftest import REPO, write_mnist
 from train_runs import RUN_TIMEOUT_S, child_env, our_error_lines, train_args, train_command, train_here

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import REPO
 
-PACKAGE = REPO / "src" / "mnist_ae"
+PACKAGE = REPO / "src" / "aelab"
 MAX_LINES = 300
 HEAVY = ("torch", "torchvision", "matplotlib", "fastapi", "uvicorn", "numpy")
 
@@ -67,15 +67,15 @@ def test_no_module_imports_one_that_imports_it_back():
 
 
 def test_a_cycle_through_an_import_inside_a_function_is_found(tmp_path, monkeypatch):
-    package = tmp_path / "mnist_ae"
+    package = tmp_path / "aelab"
     for name, text in {"__init__.py": "", "training/__init__.py": "", "analysis/__init__.py": "",
                        "training/x.py": "def f():\n    from ..analysis import y\n",
                        "analysis/y.py": "from ..training.x import f\n"}.items():
         (package / name).parent.mkdir(parents=True, exist_ok=True)
         (package / name).write_text(text)
     monkeypatch.setattr(sys.modules[__name__], "PACKAGE", package)
-    assert find_cycle(package_graph()) in (["mnist_ae.analysis.y", "mnist_ae.training.x", "mnist_ae.analysis.y"],
-                                           ["mnist_ae.training.x", "mnist_ae.analysis.y", "mnist_ae.training.x"])
+    assert find_cycle(package_graph()) in (["aelab.analysis.y", "aelab.training.x", "aelab.analysis.y"],
+                                           ["aelab.training.x", "aelab.analysis.y", "aelab.training.x"])
 
 
 def test_no_source_file_is_longer_than_a_screenful_of_screens():
@@ -85,10 +85,10 @@ def test_no_source_file_is_longer_than_a_screenful_of_screens():
 
 
 @pytest.mark.parametrize("command", [
-    ["-m", "mnist_ae", "--help"],
-    ["-m", "mnist_ae", "train", "--help"],
-    ["-m", "mnist_ae", "serve", "--help"],
-    ["-m", "mnist_ae", "bench", "--help"],
+    ["-m", "aelab", "--help"],
+    ["-m", "aelab", "train", "--help"],
+    ["-m", "aelab", "serve", "--help"],
+    ["-m", "aelab", "bench", "--help"],
     [str(REPO / "train.py"), "--help"],
     [str(REPO / "lab1.py"), "--help"],
 ])
@@ -97,5 +97,5 @@ def test_help_imports_no_heavy_library(command):
                             cwd=REPO, timeout=60)
     assert result.returncode == 0 and "usage:" in result.stdout, result.stderr[-2000:]
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
-    assert "mnist_ae" in imported  # the check reads the real import log
+    assert "aelab" in imported  # the check reads the real import log
     assert not imported & set(HEAVY), imported & set(HEAVY)

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from mnist_ae.models.mlp import MLPAutoencoder, ModelConfig, autoencoderMLP4Layer, init_lab_weights
-from mnist_ae.training.checkpoint import LAB_KEYS
+from aelab.models.mlp import MLPAutoencoder, ModelConfig, autoencoderMLP4Layer, init_lab_weights
+from aelab.training.checkpoint import LAB_KEYS
 
 
 def test_lab_shapes_and_keys():

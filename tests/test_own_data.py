@@ -13,11 +13,11 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from mnist_ae.data.datasets import load_splits
-from mnist_ae.data.images import ImageSet
-from mnist_ae.data.sources import DataConfig
-from mnist_ae.training import batches, checkpoint
-from mnist_ae.training.config import TrainConfig
+from aelab.data.datasets import load_splits
+from aelab.data.images import ImageSet
+from aelab.data.sources import DataConfig
+from aelab.training import batches, checkpoint
+from aelab.training.config import TrainConfig
 
 from test_eval import assert_one_line_error, run_cli
 from train_runs import RUN_TIMEOUT_S, assert_same_run, child_env
@@ -128,8 +128,8 @@ def test_a_dataset_that_cannot_be_data_is_one_line(value, words, capsys, tmp_pat
 
 
 def test_the_explorer_serves_the_data_it_was_trained_on(tmp_path, capsys):
-    from mnist_ae.cli.args import load_data
-    from mnist_ae.cli import build_parser
+    from aelab.cli.args import load_data
+    from aelab.cli import build_parser
 
     data = colour_folder(tmp_path / "pets", per_class=6)
     model = tmp_path / "pets.pth"
@@ -235,7 +235,7 @@ def test_torchrun_trains_on_a_folder_as_one_process_does(tmp_path, capsys):
     one, two = tmp_path / "one.pth", tmp_path / "two.pth"
     # Under torchrun first: rank 0 decodes the folder and writes its cache while rank 1 waits.
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-               "-m", "mnist_ae", "train", "--dataset", str(data), "-s", str(two), *FAST]
+               "-m", "aelab", "train", "--dataset", str(data), "-s", str(two), *FAST]
     result = subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, env=child_env())
     assert result.returncode == 0, result.stderr[-3000:]
     assert "x 2 processes" in result.stdout and "on pets (" in result.stdout

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from mnist_ae.analysis import pca as pca_module
-from mnist_ae.analysis.pca import PCAReconstructor, fit_pca
+from aelab.analysis import pca as pca_module
+from aelab.analysis.pca import PCAReconstructor, fit_pca
 
 
 def low_rank_images(n=600, dim=300, rank=12, seed=0):

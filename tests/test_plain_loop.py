@@ -4,15 +4,15 @@ trains with it, bit for bit."""
 import pytest
 import torch
 
-from mnist_ae.cli import script_main
-from mnist_ae.data.images import load_images
-from mnist_ae.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
-from mnist_ae.training import checkpoint
-from mnist_ae.training.batches import make_batches
-from mnist_ae.training.config import TrainConfig
-from mnist_ae.training.plain_loop import train_plain
-from mnist_ae.training.runtime import make_runtime
-from mnist_ae.training.trainer import Trainer
+from aelab.cli import script_main
+from aelab.data.images import load_images
+from aelab.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
+from aelab.training import checkpoint
+from aelab.training.batches import make_batches
+from aelab.training.config import TrainConfig
+from aelab.training.plain_loop import train_plain
+from aelab.training.runtime import make_runtime
+from aelab.training.trainer import Trainer
 
 from test_eval import assert_one_line_error, run_cli
 

@@ -2,10 +2,10 @@
 
 import gzip
 
-from mnist_ae.training import checkpoint
-from mnist_ae.cli import script_main
-from mnist_ae.data.images import load_images
-from mnist_ae.data.sources import ALL_FILES, raw_folder
+from aelab.training import checkpoint
+from aelab.cli import script_main
+from aelab.data.images import load_images
+from aelab.data.sources import ALL_FILES, raw_folder
 
 from conftest import find_real_root, write_mnist
 

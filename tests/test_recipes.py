@@ -6,11 +6,11 @@ import sys
 import pytest
 import torch
 
-from mnist_ae.training import checkpoint
-from mnist_ae.cli import script_main
-from mnist_ae.models.config import ModelConfig
-from mnist_ae.models.mlp import autoencoderMLP4Layer
-from mnist_ae.training.config import TrainConfig, resolve
+from aelab.training import checkpoint
+from aelab.cli import script_main
+from aelab.models.config import ModelConfig
+from aelab.models.mlp import autoencoderMLP4Layer
+from aelab.training.config import TrainConfig, resolve
 
 from conftest import REPO
 

@@ -26,9 +26,9 @@ from conftest import REAL_DATA_ROOT, write_mnist
 from PIL import Image
 from playwright import sync_api  # noqa: F401  the test extra: a missing one is an error, never a skip
 
-from mnist_ae.cli import main
-from mnist_ae.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
-from mnist_ae.training import checkpoint
+from aelab.cli import main
+from aelab.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
+from aelab.training import checkpoint
 
 from test_eval import assert_one_line_error, run_cli
 from web_helpers import LAPTOP, WAIT_MS, launch_chromium
@@ -42,7 +42,7 @@ SIDE = 16  # the hostile dataset's images: SSIM's 11-pixel window must fit
 
 
 def cli(*argv) -> tuple[int, str, str]:
-    """``mnist-ae ARGV`` in-process, for module fixtures (which cannot use capsys)."""
+    """``aelab ARGV`` in-process, for module fixtures (which cannot use capsys)."""
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main([str(a) for a in argv])

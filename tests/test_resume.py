@@ -8,14 +8,14 @@ import signal
 import pytest
 import torch
 
-from mnist_ae.training import checkpoint, resume
-from mnist_ae.errors import UserError
-from mnist_ae.models.mlp import MLPAutoencoder, ModelConfig
-from mnist_ae.training.runtime import make_runtime
-from mnist_ae.training.batches import MemoryBatches
-from mnist_ae.training.config import TrainConfig
-from mnist_ae.training.fused_step import FusedStep
-from mnist_ae.training.trainer import Trainer
+from aelab.training import checkpoint, resume
+from aelab.errors import UserError
+from aelab.models.mlp import MLPAutoencoder, ModelConfig
+from aelab.training.runtime import make_runtime
+from aelab.training.batches import MemoryBatches
+from aelab.training.config import TrainConfig
+from aelab.training.fused_step import FusedStep
+from aelab.training.trainer import Trainer
 
 from train_runs import assert_same_run, run_state, train_here, weights
 

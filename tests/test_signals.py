@@ -9,8 +9,8 @@ import threading
 import pytest
 import torch
 
-from mnist_ae.training import checkpoint
-from mnist_ae.training.fused_step import FusedStep
+from aelab.training import checkpoint
+from aelab.training.fused_step import FusedStep
 
 from conftest import REPO
 from train_runs import (RUN_TIMEOUT_S, assert_same_run, child_env, our_error_lines, run_state, train_args,
@@ -87,8 +87,8 @@ def test_signal_stops_training_and_the_run_resumes(tiny_root, tmp_path, signum):
 
 INTERRUPTED_WRITE = """
 import os, signal
-from mnist_ae.training import checkpoint
-from mnist_ae.launch import run_script
+from aelab.training import checkpoint
+from aelab.launch import run_script
 
 real_write, writes = checkpoint.atomic_write, []
 

@@ -5,16 +5,16 @@ import csv
 import pytest
 import torch
 
-from mnist_ae.training import checkpoint
-from mnist_ae.cli import script_main
-from mnist_ae.data.images import load_images
-from mnist_ae.errors import UserError
-from mnist_ae.analysis.pca import PCAReconstructor, fit_pca
-from mnist_ae.training.runtime import make_runtime
-from mnist_ae.analysis.config import parse_bottlenecks
-from mnist_ae.analysis.sweep import SWEEP_COLUMNS, run_sweep
-from mnist_ae.analysis.sweep_report import sweep_markdown, write_report
-from mnist_ae.training.config import TrainConfig
+from aelab.training import checkpoint
+from aelab.cli import script_main
+from aelab.data.images import load_images
+from aelab.errors import UserError
+from aelab.analysis.pca import PCAReconstructor, fit_pca
+from aelab.training.runtime import make_runtime
+from aelab.analysis.config import parse_bottlenecks
+from aelab.analysis.sweep import SWEEP_COLUMNS, run_sweep
+from aelab.analysis.sweep_report import sweep_markdown, write_report
+from aelab.training.config import TrainConfig
 
 from test_eval import assert_one_line_error, run_cli
 

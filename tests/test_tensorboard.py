@@ -15,8 +15,8 @@ from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from mnist_ae.models.config import FAMILIES
-from mnist_ae.training import checkpoint
+from aelab.models.config import FAMILIES
+from aelab.training import checkpoint
 
 from conftest import REPO
 from test_eval import assert_one_line_error, run_cli
@@ -29,7 +29,7 @@ PRINTED_LR = 0.01  # and the learning rate to 3 significant digits
 FLOAT32 = 1e-6  # TensorBoard keeps scalars as float32
 MNIST_SIDE, PADDING, SAMPLES = 28, 2, 8  # the strip: 8 test images, make_grid's default padding
 BRIGHT, DARK = 200, 40  # a red image: its red channel at least BRIGHT, the others below DARK
-INSTALL_HINT = "pip install 'mnist-ae[tensorboard]'"
+INSTALL_HINT = "pip install 'aelab[tensorboard]'"
 
 
 def train(capsys, save, root, log_dir, *extra):
@@ -198,7 +198,7 @@ def test_help_does_not_import_tensorboard():
                             capture_output=True, text=True, cwd=REPO, timeout=60)
     assert result.returncode == 0 and "--log-dir" in result.stdout, result.stderr[-2000:]
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
-    assert "mnist_ae" in imported and not [name for name in imported if "tensorboard" in name]
+    assert "aelab" in imported and not [name for name in imported if "tensorboard" in name]
 
 
 def test_under_torchrun_only_rank_0_logs(tiny_root, tmp_path):

@@ -12,15 +12,15 @@ import torch
 from fastapi.testclient import TestClient  # the web extra; a missing one is an error here, never a skip
 from web_helpers import MLP_BOTTLENECK, N_TEST, TOLERANCE, data_root, get_ok, tiny_explorer
 
-from mnist_ae.analysis.inference import CODE_QUANTILES
-from mnist_ae.data.idx import read_idx
-from mnist_ae.data.images import load_images
-from mnist_ae.data.sources import raw_folder
-from mnist_ae.errors import UserError
-from mnist_ae.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
-from mnist_ae.web.app import create_app
-from mnist_ae.web.explorer import MIN_SLIDER_SPAN, Explorer
-from mnist_ae.web.schemas import MAX_UPLOAD_BYTES
+from aelab.analysis.inference import CODE_QUANTILES
+from aelab.data.idx import read_idx
+from aelab.data.images import load_images
+from aelab.data.sources import raw_folder
+from aelab.errors import UserError
+from aelab.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
+from aelab.web.app import create_app
+from aelab.web.explorer import MIN_SLIDER_SPAN, Explorer
+from aelab.web.schemas import MAX_UPLOAD_BYTES
 
 
 @pytest.fixture(scope="module")

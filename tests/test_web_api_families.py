@@ -15,12 +15,12 @@ from PIL import Image
 from fastapi.testclient import TestClient  # the web extra, likewise
 from web_helpers import FAMILY_SHAPES, FUZZ_EXAMPLES, TOLERANCE, get_ok, post_ok, tiny_explorer
 
-from mnist_ae.errors import UserError
-from mnist_ae.models.config import ModelConfig
-from mnist_ae.models.families import build
-from mnist_ae.web.app import create_app
-from mnist_ae.web.decoder import describe
-from mnist_ae.web.schemas import SAMPLES_MAX, TEMPERATURE_MAX
+from aelab.errors import UserError
+from aelab.models.config import ModelConfig
+from aelab.models.families import build
+from aelab.web.app import create_app
+from aelab.web.decoder import describe
+from aelab.web.schemas import SAMPLES_MAX, TEMPERATURE_MAX
 
 FAMILIES = ("mlp", "conv", "vae", "conv-vae")
 OTHER_FAMILIES = ("conv", "vae", "conv-vae")

@@ -15,15 +15,15 @@ from PIL import Image
 from fastapi.testclient import TestClient  # the web extra; a missing one is an error here, never a skip
 from web_helpers import TOLERANCE, get_ok, tiny_explorer
 
-from mnist_ae.data.arrays import stack_pixels
-from mnist_ae.data.folders import REDUCING_GAP, decode
-from mnist_ae.data.images import ImageSet
-from mnist_ae.errors import UserError
-from mnist_ae.models.mlp import MLPAutoencoder, ModelConfig
-from mnist_ae.web.app import create_app
-from mnist_ae.web.explorer import Explorer
-from mnist_ae.web.schemas import MAX_UPLOAD_BYTES
-from mnist_ae.web.uploads import MAX_UPLOAD_PIXELS, MAX_UPLOAD_SIDE
+from aelab.data.arrays import stack_pixels
+from aelab.data.folders import REDUCING_GAP, decode
+from aelab.data.images import ImageSet
+from aelab.errors import UserError
+from aelab.models.mlp import MLPAutoencoder, ModelConfig
+from aelab.web.app import create_app
+from aelab.web.explorer import Explorer
+from aelab.web.schemas import MAX_UPLOAD_BYTES
+from aelab.web.uploads import MAX_UPLOAD_PIXELS, MAX_UPLOAD_SIDE
 
 
 @pytest.fixture(scope="module")

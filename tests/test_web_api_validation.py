@@ -10,7 +10,7 @@ import schemathesis  # the test extra; a missing one is an error here, never a s
 from fastapi.testclient import TestClient  # the web extra, likewise
 from web_helpers import FUZZ_EXAMPLES, tiny_explorer
 
-from mnist_ae.web.app import create_app
+from aelab.web.app import create_app
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_a_long_list_of_bad_pixels_is_summarised(client):
 
 # The serve command's start-up errors: one line and exit code 2, before any serving.
 def run_serve(argv, capsys):
-    from mnist_ae.cli import main
+    from aelab.cli import main
 
     code = main(["serve", *argv])
     err = capsys.readouterr().err.strip()
@@ -134,8 +134,8 @@ def test_serve_rejects_a_bad_port(tiny_checkpoint, capsys, argv, says):
 
 
 def test_serve_defaults_to_this_machine_only():
-    from mnist_ae.cli import build_parser
-    from mnist_ae.cli.args import data_config
+    from aelab.cli import build_parser
+    from aelab.cli.args import data_config
 
     args = build_parser().parse_args(["serve", "-l", "MLP.8.pth"])
     assert (args.host, args.port, args.data_root) == ("127.0.0.1", 8000, "./data")

@@ -1,4 +1,4 @@
-"""End to end: ``mnist-ae serve`` on a free local port, driven in Debian's headless Chromium: the
+"""End to end: ``aelab serve`` on a free local port, driven in Debian's headless Chromium: the
 panels over dataset images and codes. The draw and upload panels and a colour model are in
 test_web_browser_panels.py; the other families and the sample panel in test_web_browser_families.py.
 

@@ -18,8 +18,8 @@ from web_helpers import (
     wait_redraw,
 )
 
-from mnist_ae.web.app import create_app
-from mnist_ae.web.server import running
+from aelab.web.app import create_app
+from aelab.web.server import running
 
 GRID = "#sample [data-role=grid]"
 PANEL_IMAGES = ["#reconstruct [data-role=reconstruction]", "#denoise [data-role=denoised]",

@@ -28,13 +28,13 @@ from web_helpers import (
     wait_redraw,
 )
 
-from mnist_ae.data.arrays import stack_pixels
-from mnist_ae.data.folders import decode
-from mnist_ae.data.images import ImageSet
-from mnist_ae.models.mlp import MLPAutoencoder, ModelConfig
-from mnist_ae.web.app import create_app
-from mnist_ae.web.explorer import Explorer
-from mnist_ae.web.server import running
+from aelab.data.arrays import stack_pixels
+from aelab.data.folders import decode
+from aelab.data.images import ImageSet
+from aelab.models.mlp import MLPAutoencoder, ModelConfig
+from aelab.web.app import create_app
+from aelab.web.explorer import Explorer
+from aelab.web.server import running
 
 # Every canvas: its own size and the size it is shown at.
 CANVAS_SIZES = """cs => cs.map(c => [c.width, c.height,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from mnist_ae.web.limits import BodyLimit
+from aelab.web.limits import BodyLimit
 
 
 def drive(max_bytes: int, chunks: list[bytes], headers=(), path: str = "/",

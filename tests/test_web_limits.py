@@ -15,12 +15,12 @@ import torch
 from conftest import write_mnist
 from fastapi.testclient import TestClient
 
-from mnist_ae.data.images import load_images
-from mnist_ae.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
-from mnist_ae.web.app import create_app
-from mnist_ae.web.explorer import Explorer
-from mnist_ae.web.schemas import BODY_MARGIN_BYTES, MAX_NUMBER_CHARS, MAX_UPLOAD_BYTES, max_body_bytes
-from mnist_ae.web.server import running
+from aelab.data.images import load_images
+from aelab.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
+from aelab.web.app import create_app
+from aelab.web.explorer import Explorer
+from aelab.web.schemas import BODY_MARGIN_BYTES, MAX_NUMBER_CHARS, MAX_UPLOAD_BYTES, max_body_bytes
+from aelab.web.server import running
 
 INPUT_DIM, BOTTLENECK = 784, 4
 LIMIT = max_body_bytes(INPUT_DIM, BOTTLENECK)

@@ -6,14 +6,14 @@ import pytest
 import torch
 import uvicorn  # noqa: F401  the web extra serves here; a missing one is an error, never a skip
 
-from mnist_ae.training import checkpoint
-from mnist_ae.data.images import load_images
-from mnist_ae.web.app import create_app
-from mnist_ae.web.explorer import Explorer
+from aelab.training import checkpoint
+from aelab.data.images import load_images
+from aelab.web.app import create_app
+from aelab.web.explorer import Explorer
 
 import loadtest  # bench/loadtest.py
 from loadtest import loopback_address, run_load, same_answer
-from mnist_ae.web.server import running
+from aelab.web.server import running
 
 CLIENTS = 4
 REQUESTS_PER_CLIENT = 50

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from mnist_ae.cli import script_main
+from aelab.cli import script_main
 
 from conftest import REPO
 
@@ -36,12 +36,12 @@ def train_command(*args) -> list[str]:
     return [sys.executable, str(REPO / "train.py"), *map(str, args)]
 
 
-CONSOLE_SCRIPT = Path(sys.executable).with_name("mnist-ae")
+CONSOLE_SCRIPT = Path(sys.executable).with_name("aelab")
 
 
 def torchrun(save: Path, root: Path, *extra, nproc: int = 2, console: bool = False,
              script: Path = REPO / "train.py") -> subprocess.CompletedProcess:
-    """``script`` (train.py) under torchrun, or with ``console`` the ``mnist-ae train`` console script."""
+    """``script`` (train.py) under torchrun, or with ``console`` the ``aelab train`` console script."""
     program = ["--no-python", str(CONSOLE_SCRIPT), "train"] if console else [str(script)]
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
                *program, *train_args(save, root, *extra)]

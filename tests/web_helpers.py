@@ -18,11 +18,11 @@ import pytest
 import torch
 from conftest import write_mnist
 
-from mnist_ae.data.images import load_images
-from mnist_ae.models.config import ModelConfig
-from mnist_ae.models.families import build
-from mnist_ae.training import checkpoint
-from mnist_ae.web.explorer import Explorer
+from aelab.data.images import load_images
+from aelab.models.config import ModelConfig
+from aelab.models.families import build
+from aelab.training import checkpoint
+from aelab.web.explorer import Explorer
 
 TOLERANCE = 1e-4  # the API rounds pixels to 4 decimals
 N_TEST = 64  # conftest's tiny test split
@@ -115,9 +115,9 @@ def launch_chromium() -> Iterator:
 
 
 def serve(weights: Path, root: Path) -> Iterator[str]:
-    """``mnist-ae serve --port 0`` in its own process; yields the URL it prints, then stops it."""
+    """``aelab serve --port 0`` in its own process; yields the URL it prints, then stops it."""
     process = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from mnist_ae.cli import main; sys.exit(main())",
+        [sys.executable, "-c", "import sys; from aelab.cli import main; sys.exit(main())",
          "serve", "-l", str(weights), "--data-root", str(root), "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     first_line = []

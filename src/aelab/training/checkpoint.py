@@ -98,7 +98,7 @@ def config_from_weights(state, path: Path) -> ModelConfig:
 
 def load_model(path: str | Path, device: torch.device | str = "cpu") -> Autoencoder:
     """Rebuild a model of any family from our checkpoint, a plain state_dict the lab saved, or a
-    folder ``mnist-ae export`` wrote."""
+    folder ``aelab export`` wrote."""
     path = Path(path)
     if path.is_dir():
         from .exported import load_folder

@@ -4,7 +4,7 @@ Read this first. Each epoch shuffles the images, and each batch is a forward pas
 ``zero_grad``/``backward``/``step`` and nothing else; the schedule steps once per epoch on
 the epoch's loss (the lab's ``ReduceLROnPlateau``) or once per batch (one-cycle).
 
-Everything else in :mod:`mnist_ae.training` runs this same method faster or more safely.
+Everything else in :mod:`aelab.training` runs this same method faster or more safely.
 The :class:`~.trainer.Trainer` runs :class:`AutogradStep` under ``train.py --step autograd``
 (and under torchrun or ``--compile``); its default steps, :mod:`.fused_step` for the MLP and
 :mod:`.fused_vae_step` for the MLP VAE, compute the same gradients by hand and are tested
@@ -25,7 +25,7 @@ from .config import TrainConfig
 
 
 class TrainingLoss(nn.Module):
-    """The model's own loss (:meth:`~mnist_ae.models.base.Autoencoder.loss`: MSE or BCE for an
+    """The model's own loss (:meth:`~aelab.models.base.Autoencoder.loss`: MSE or BCE for an
     autoencoder, the negative ELBO for a VAE) as a module: DistributedDataParallel syncs
     gradients only through a forward."""
 

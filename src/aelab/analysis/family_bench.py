@@ -2,7 +2,7 @@
 
 The tutorial loop is how pytorch/examples (``vae``, ``mnist``) trains a model: torchvision's
 dataset with ``ToTensor`` behind a shuffling DataLoader, an eager step, and ``loss.item()`` after
-every batch. Ours is :func:`~mnist_ae.training.run.build_trainer`, as ``train.py`` sets it up.
+every batch. Ours is :func:`~aelab.training.run.build_trainer`, as ``train.py`` sets it up.
 Both train the same model from the same seed with the same recipe, taking turns epoch by epoch
 (:func:`.benchmark.take_turns`), so a slow minute of a shared machine slows both alike. Each row
 adds the test MSE (and a VAE's negative ELBO and IW-NLL), so the speed is not bought with quality,

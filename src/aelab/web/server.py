@@ -69,7 +69,7 @@ def running(app: FastAPI, host: str = LOCALHOST, port: int = 0) -> Iterator[str]
     sock = bind(host, port)
     server = make_server(app)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
-                              name="mnist-ae-web")
+                              name="aelab-web")
     thread.start()
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S

@@ -1,8 +1,8 @@
 """An uploaded image file turned into the model's input exactly as the training images were made.
 
-The folder reader decides how a file becomes pixels: :func:`mnist_ae.data.folders.decode`
+The folder reader decides how a file becomes pixels: :func:`aelab.data.folders.decode`
 (8-bit grey or RGB, alpha dropped, Pillow's LANCZOS resize) and
-:func:`mnist_ae.data.arrays.stack_pixels` (the model's channels, grey by the integer ITU-R 601
+:func:`aelab.data.arrays.stack_pixels` (the model's channels, grey by the integer ITU-R 601
 luma). Both are reused here rather than copied, so an uploaded file is seen exactly as the same
 file in a training folder would have been.
 

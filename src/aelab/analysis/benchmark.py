@@ -106,7 +106,7 @@ class LabScriptPipeline:
 
 
 class TrainerPipeline:
-    """This package's :class:`~mnist_ae.training.trainer.Trainer`, set up as ``train.py`` sets it
+    """This package's :class:`~aelab.training.trainer.Trainer`, set up as ``train.py`` sets it
     up (the in-memory path, the fused step), on the lab's recipe."""
 
     def __init__(self, data: BenchData, train_set: ImageSet, seed: int, runtime: Runtime, epochs: int):
@@ -233,7 +233,7 @@ def peak_resident_bytes() -> int:
 def peak_mb(kind: str, data: BenchData, seed: int, device: str, precision: str) -> float:
     """:func:`one_epoch_peak_mb` in a fresh interpreter (not a fork, which would share pages)."""
     call = f"one_epoch_peak_mb({kind!r}, {data!r}, {seed!r}, {device!r}, {precision!r})"  # reprs that rebuild
-    code = f"from mnist_ae.analysis.benchmark import BenchData, DataConfig, one_epoch_peak_mb; print({call})"
+    code = f"from aelab.analysis.benchmark import BenchData, DataConfig, one_epoch_peak_mb; print({call})"
     package_parent = str(Path(__file__).resolve().parents[2])  # found even when not installed
     search_path = os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONPATH": search_path}

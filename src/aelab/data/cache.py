@@ -11,9 +11,9 @@ that does not match) makes it a miss, to be rebuilt: reading a cache never raise
 does failing to write one (the data is then read afresh next time).
 
 Where it lives: ``cache_dir`` if the caller gives one (it must be writable), else
-``<data folder>/.mnist-ae-cache/`` (hidden, so the folder reader skips it, and it moves with the
-data), else, where the data folder is read-only, ``$XDG_CACHE_HOME/mnist-ae/folders``
-(``~/.cache/mnist-ae/folders``); where none of these can be written, there is no cache.
+``<data folder>/.aelab-cache/`` (hidden, so the folder reader skips it, and it moves with the
+data), else, where the data folder is read-only, ``$XDG_CACHE_HOME/aelab/folders``
+(``~/.cache/aelab/folders``); where none of these can be written, there is no cache.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from ..files import atomic_write
 from .arrays import RawSplits
 
 FORMAT_VERSION = 1  # bump whenever decoding or the entry layout changes: old entries then miss
-CACHE_FOLDER_NAME = ".mnist-ae-cache"
-USER_CACHE_SUBDIR = ("mnist-ae", "folders")
+CACHE_FOLDER_NAME = ".aelab-cache"
+USER_CACHE_SUBDIR = ("aelab", "folders")
 ENTRY_PREFIX = "folder-"  # with the hex key, marks our files apart from others in a shared --cache-dir
 HEADER_SUFFIX = ".json"
 KEY_HEX_DIGITS = 64  # a sha256 in hex
@@ -40,7 +40,7 @@ HEADER_NAME = re.compile(rf"{ENTRY_PREFIX}([0-9a-f]{{{KEY_HEX_DIGITS}}}){re.esca
 # The Cache Directory Tagging spec (bford.info/cachedir): backup tools skip a folder holding this
 # file, and so does the folder reader, so a --cache-dir inside the data is not taken for a class.
 TAG_NAME = "CACHEDIR.TAG"
-TAG_TEXT = "Signature: 8a477f597d28d172789f06886806bc55\n# a cache of decoded images made by mnist-ae\n"
+TAG_TEXT = "Signature: 8a477f597d28d172789f06886806bc55\n# a cache of decoded images made by aelab\n"
 KEEP_ENTRIES = 8  # per cache folder: enough for a few settings of a few folders, bounded on disk
 SPLIT_ARRAYS = ("train_images", "train_labels", "test_images", "test_labels")  # of RawSplits
 

@@ -1,7 +1,7 @@
-"""The entry points (``mnist-ae``, ``train.py``, ``lab1.py``), which answer Ctrl-C from their first line.
+"""The entry points (``aelab``, ``train.py``, ``lab1.py``), which answer Ctrl-C from their first line.
 
 They import the command-line package inside themselves, so an interrupt while it loads ends
-with the same one line and exit status 130 as one during the run (:func:`mnist_ae.cli.run`).
+with the same one line and exit status 130 as one during the run (:func:`aelab.cli.run`).
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ def load_cli(prog: str):
 
 
 def main() -> None:
-    """The ``mnist-ae`` console script."""
-    sys.exit(load_cli("mnist-ae").main())
+    """The ``aelab`` console script."""
+    sys.exit(load_cli("aelab").main())
 
 
 def run_script(command: str, prog: str) -> None:
-    """One subcommand as the lab's script: ``train.py ARGS`` is ``mnist-ae train ARGS``."""
+    """One subcommand as the lab's script: ``train.py ARGS`` is ``aelab train ARGS``."""
     sys.exit(load_cli(prog).script_main(command, prog=prog))

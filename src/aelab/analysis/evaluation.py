@@ -56,7 +56,7 @@ def torchmetrics_image():
     try:
         from torchmetrics.functional import image
     except ImportError:
-        raise UserError("SSIM needs torchmetrics; install it with: pip install 'mnist-ae[eval]'") from None
+        raise UserError("SSIM needs torchmetrics; install it with: pip install 'aelab[eval]'") from None
     return image
 
 

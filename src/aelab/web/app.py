@@ -99,7 +99,7 @@ def create_app(explorer: Explorer) -> FastAPI:
     sizes = config.layer_sizes.split()[-1]  # layer_sizes starts with the family's name, except the mlp's
 
     app = FastAPI(
-        title="mnist-ae explorer",
+        title="aelab explorer",
         version=__version__,
         description=f"Reconstruct, denoise, interpolate and decode with a {config.family} autoencoder "
                     f"({sizes}) on {explorer.dataset} ({describe_size(explorer.shape)} images)"

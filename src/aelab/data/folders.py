@@ -1,4 +1,4 @@
-"""Folders of users' own image files read into :class:`~mnist_ae.data.arrays.RawSplits`, in three
+"""Folders of users' own image files read into :class:`~aelab.data.arrays.RawSplits`, in three
 layouts told apart by what the folder holds: ``PATH/train/<class>/*`` and ``PATH/test/<class>/*``
 (torchvision's ImageFolder with splits; ``train/`` and ``test/`` may also hold loose images),
 ``PATH/<class>/*`` (the test split a seeded hold-out of each class) or ``PATH/*`` (no classes).

@@ -27,10 +27,11 @@ from . import validation
 
 WEIGHTS_FILE, CONFIG_FILE = "model.safetensors", "config.json"
 ENCODER_FILE, DECODER_FILE = "encoder.onnx", "decoder.onnx"
-FORMAT = "mnist-ae export"
+FORMAT = "aelab export"
+EARLIER_FORMATS = ("mnist-ae export",)  # the same folder, written under the package's first name
 FORMAT_VERSION = 1
 ONNX_OPSET = 17  # every op these models use has been in the standard since well before it
-INSTALL_HINT = "pip install 'mnist-ae[export]'"
+INSTALL_HINT = "pip install 'aelab[export]'"
 FOLDER_MODE = 0o777
 
 
@@ -134,13 +135,13 @@ def read_config(folder: Path) -> dict:
     path = folder / CONFIG_FILE
     if not path.is_file():
         raise UserError(f"{folder} has no {CONFIG_FILE}, so it is not an exported model; export one with "
-                        "mnist-ae export -l CKPT --out DIR, or pass a .pth checkpoint")
+                        "aelab export -l CKPT --out DIR, or pass a .pth checkpoint")
     try:
         config = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise UserError(f"{path} is not valid JSON ({str(err).splitlines()[0]}); export the model again") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT or not isinstance(config.get("model"), dict):
-        raise UserError(f"{path} is not an mnist-ae export's config (no \"format\": \"{FORMAT}\" with a \"model\"); "
+    if not isinstance(config, dict) or config.get("format") not in (FORMAT, *EARLIER_FORMATS) or not isinstance(config.get("model"), dict):
+        raise UserError(f"{path} is not an aelab export's config (no \"format\": \"{FORMAT}\" with a \"model\"); "
                         "export the model again")
     return config
 

@@ -18,7 +18,7 @@ from ..data.sources import PIXEL_MAX
 from ..errors import UserError
 from ..files import atomic_write, check_writable
 
-INSTALL_HINT = "pip install 'mnist-ae[tensorboard]'"
+INSTALL_HINT = "pip install 'aelab[tensorboard]'"
 CSV_NAME = "metrics.csv"
 CSV_FIELDS = ("epoch", "loss", "lr", "seconds")
 EVENTS_GLOB = "events.out.tfevents.*"  # how TensorBoard names its event files

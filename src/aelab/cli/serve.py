@@ -1,4 +1,4 @@
-"""``serve``: a local web page to explore a trained checkpoint (``mnist-ae serve -l MLP.8.pth``)."""
+"""``serve``: a local web page to explore a trained checkpoint (``aelab serve -l MLP.8.pth``)."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def run(args) -> int:
         raise
     if not is_loopback(args.host):
         print(f"warning: listening on {args.host}, so other machines may reach this page")
-    print(f"mnist-ae explorer of {args.load} on {train.name}: {url_of(sock)} (Ctrl-C to stop)",
+    print(f"aelab explorer of {args.load} on {train.name}: {url_of(sock)} (Ctrl-C to stop)",
           flush=True)
     serve_forever(app, sock)
     return 0

@@ -1,7 +1,7 @@
 """A hand-derived training step for MLP-bodied VAEs: the negative ELBO's gradients written out.
 
 Its reference is :class:`~.plain_loop.AutogradStep` on
-:meth:`~mnist_ae.models.vae.VariationalAutoencoder.loss`: one reparameterised draw
+:meth:`~aelab.models.vae.VariationalAutoencoder.loss`: one reparameterised draw
 ``code = mean + noise * std`` per image, the decoder's log-likelihood and ``beta`` times the
 closed-form KL, averaged over the batch. It draws the same random numbers in the same order
 (the binarisation's, the input noise's, then the code's), so from one seed both train alike;

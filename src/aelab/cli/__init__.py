@@ -1,4 +1,4 @@
-"""The ``mnist-ae`` console script: one subcommand per job, each in its own module.
+"""The ``aelab`` console script: one subcommand per job, each in its own module.
 
 :func:`run` is the one place where failures become a line for the user: a :class:`UserError`
 is printed as it is, running out of memory names the flags that size the job, and Ctrl-C
@@ -28,7 +28,7 @@ DEFAULT_MEMORY_ADVICE = "close other programs or use smaller sizes"
 RESEND_S = 0.2
 
 
-def build_parser(prog: str = "mnist-ae") -> Parser:
+def build_parser(prog: str = "aelab") -> Parser:
     parser = Parser(prog=prog, description="Train, study and show off MLP autoencoders on MNIST-style images.")
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for name, command in COMMANDS.items():
@@ -48,7 +48,7 @@ class InterruptWatch:
     swallow it (torch's import does at some moments, and the run then trains on as if no key
     had been pressed). So until :meth:`done`, the interrupt is raised again every
     :data:`RESEND_S` seconds, wherever the main thread then is; the training's own handler
-    (:class:`~mnist_ae.training.interrupts.SignalGuard`) answers it there with a clean stop.
+    (:class:`~aelab.training.interrupts.SignalGuard`) answers it there with a clean stop.
     Inside :meth:`held` it is only remembered, and raised on leaving; after :meth:`done` it is
     ignored, so the one line reporting it is not itself cut short.
     """
@@ -104,7 +104,7 @@ def run(make_parser, argv: list[str] | None) -> int:
     watch = InterruptWatch()
     in_main_thread = threading.current_thread() is threading.main_thread()  # where signals are handled
     previous = signal.signal(signal.SIGINT, watch) if in_main_thread else None
-    prog, args = "mnist-ae", None
+    prog, args = "aelab", None
     try:
         try:
             parser = make_parser()
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def script_main(command: str, argv: list[str] | None = None, prog: str | None = None) -> int:
-    """One subcommand as a stand-alone script: ``train.py ARGS`` is ``mnist-ae train ARGS``."""
+    """One subcommand as a stand-alone script: ``train.py ARGS`` is ``aelab train ARGS``."""
     module = COMMANDS[command]
 
     def make_parser() -> Parser:

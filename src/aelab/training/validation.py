@@ -20,7 +20,7 @@ from ..data.sources import DataConfig
 from ..errors import UserError
 from ..models.config import ModelConfig
 
-CONFIG_KEY = "mnist_ae"  # where ModelConfig lives in the state dict's _metadata
+CONFIG_KEY = "mnist_ae"  # where ModelConfig lives in the state dict's _metadata (the format's first name, kept)
 LAB_KEYS = ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias",
             "fc3.weight", "fc3.bias", "fc4.weight", "fc4.bias")
 FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)

@@ -1,7 +1,7 @@
 """The bottleneck sweep: train one recipe at several code sizes and score each against PCA.
 
 Rows of several recipes share one table and one plot (see :mod:`.sweep_report`). Each row is
-set up by :func:`~mnist_ae.training.run.build_trainer`, as ``train.py`` sets up its run, so a
+set up by :func:`~aelab.training.run.build_trainer`, as ``train.py`` sets up its run, so a
 seeded row is ``train.py --seed``'s run to the bit.
 """
 

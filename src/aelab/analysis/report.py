@@ -1,4 +1,4 @@
-"""One checkpoint's whole story on one page, as ``mnist-ae report`` writes it: the parts gathered
+"""One checkpoint's whole story on one page, as ``aelab report`` writes it: the parts gathered
 and the figures drawn into PNG bytes in memory; :mod:`.report_html` lays them out. The numbers
 and pictures come from the functions ``lab``, ``eval`` and ``figures`` use, so the page agrees
 with those commands; only the API every model family shares is used (``encode``, ``decode``,
