@@ -69,8 +69,7 @@ def same_pixels(data_root: Path, folder: Path, cache: Path) -> bool:
     """Whether each split of the folder decodes to the IDX split's images (in any order)."""
     named = load_splits(DataConfig("fashion-mnist"), data_root)
     own = load_splits(DataConfig(str(folder.resolve())), data_root, cache_dir=cache)
-    return all(np.array_equal(sorted_rows(a.images.numpy()), sorted_rows(b.images.numpy()))
-               for a, b in zip(named, own))
+    return all(np.array_equal(sorted_rows(a.images.numpy()), sorted_rows(b.images.numpy())) for a, b in zip(named, own))
 
 
 def folder_ordered_npz(data_root: Path, path: Path) -> Path:
@@ -89,9 +88,27 @@ def folder_ordered_npz(data_root: Path, path: Path) -> Path:
 
 def train(dataset: str, args, seed: int, save: Path) -> float:
     """The test MSE of one run, in a fresh process."""
-    command = [sys.executable, "-m", "aelab", "train", "--dataset", dataset, "--data-root", str(args.data_root),
-               "--cache-dir", str(args.out / "cache"), "-e", str(args.epochs), "--seed", str(seed),
-               "--recipe", args.recipe, "--no-progress", "-s", str(save)]
+    command = [
+        sys.executable,
+        "-m",
+        "aelab",
+        "train",
+        "--dataset",
+        dataset,
+        "--data-root",
+        str(args.data_root),
+        "--cache-dir",
+        str(args.out / "cache"),
+        "-e",
+        str(args.epochs),
+        "--seed",
+        str(seed),
+        "--recipe",
+        args.recipe,
+        "--no-progress",
+        "-s",
+        str(save),
+    ]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     found = DONE.search(result.stdout)
     if result.returncode != 0 or found is None:
@@ -120,23 +137,29 @@ def main() -> int:
     print(f"{count} PNG files; each split decodes to the IDX files' pixels: {'yes' if same else 'NO'}\n")
     reordered = folder_ordered_npz(args.data_root, args.out / "fashion-in-folder-order.npz")
     print(f"{args.recipe} recipe, {args.epochs} epochs, one row per seed:\n")
-    print("| seed | IDX files: test MSE | PNG folder: test MSE | relative difference "
-          "| IDX pixels in the folder's order: test MSE |\n|--:|--:|--:|--:|--:|")
+    print(
+        "| seed | IDX files: test MSE | PNG folder: test MSE | relative difference "
+        "| IDX pixels in the folder's order: test MSE |\n|--:|--:|--:|--:|--:|"
+    )
     idx, own, exact = [], [], True
     for seed in args.seeds:
         idx.append(train("fashion-mnist", args, seed, args.out / f"idx.{seed}.pth"))
         own.append(train(str(folder), args, seed, args.out / f"folder.{seed}.pth"))
         in_order = train(str(reordered), args, seed, args.out / f"npz.{seed}.pth")
         exact = exact and same_weights(args.out / f"folder.{seed}.pth", args.out / f"npz.{seed}.pth")
-        print(f"| {seed} | {idx[-1]:.6f} | {own[-1]:.6f} | {(own[-1] - idx[-1]) / idx[-1]:+.2%} | {in_order:.6f} |",
-              flush=True)
+        print(
+            f"| {seed} | {idx[-1]:.6f} | {own[-1]:.6f} | {(own[-1] - idx[-1]) / idx[-1]:+.2%} | {in_order:.6f} |",
+            flush=True,
+        )
     mean_idx, mean_own = float(np.mean(idx)), float(np.mean(own))
     difference = (mean_own - mean_idx) / mean_idx
     print(f"| mean | {mean_idx:.6f} | {mean_own:.6f} | {difference:+.2%} | |\n")
-    print(f"From seed to seed the IDX runs' test MSE spans {(max(idx) - min(idx)) / mean_idx:.1%} of its mean. "
-          f"The means differ by {abs(difference):.2%}: {'within' if abs(difference) <= CLAIM else 'NOT within'} "
-          f"{CLAIM:.0%}. The IDX pixels in the folder's order train to {'the same' if exact else 'NOT the same'} "
-          "weights, bit for bit, as the folder.")
+    print(
+        f"From seed to seed the IDX runs' test MSE spans {(max(idx) - min(idx)) / mean_idx:.1%} of its mean. "
+        f"The means differ by {abs(difference):.2%}: {'within' if abs(difference) <= CLAIM else 'NOT within'} "
+        f"{CLAIM:.0%}. The IDX pixels in the folder's order train to {'the same' if exact else 'NOT the same'} "
+        "weights, bit for bit, as the folder."
+    )
     return 0 if same and exact and abs(difference) <= CLAIM else 1
 
 

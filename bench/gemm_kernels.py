@@ -23,8 +23,8 @@ from functools import partial
 
 import torch
 
-from aelab.cli.args import positive_int
 from aelab.analysis.sweep import machine_description
+from aelab.cli.args import positive_int
 from aelab.training.runtime import make_runtime
 
 CALLS_PER_ROUND = 20
@@ -59,7 +59,9 @@ def products(batch: int, pixels: int, hidden: int, code: int) -> list[Product]:
     x, h1, h3 = torch.rand(batch, pixels), torch.rand(batch, hidden), torch.rand(batch, hidden)
     grad_logits, grad_h1, grad_h3 = torch.randn(batch, pixels), torch.randn(batch, hidden), torch.randn(batch, hidden)
     z, grad_z = torch.randn(batch, code), torch.randn(batch, code)
-    w1, w2, w3, w4 = (torch.randn(o, i) / i**0.5 for o, i in ((hidden, pixels), (code, hidden), (hidden, code), (pixels, hidden)))
+    w1, w2, w3, w4 = (
+        torch.randn(o, i) / i**0.5 for o, i in ((hidden, pixels), (code, hidden), (hidden, code), (pixels, hidden))
+    )
     b1, b4 = torch.randn(hidden), torch.randn(pixels)
     linear = onednn_linear()
 
@@ -72,20 +74,69 @@ def products(batch: int, pixels: int, hidden: int, code: int) -> list[Product]:
         return Product(name, 2 * m * k * n / 1e9, operands, kernels)
 
     return [
-        product("fc1 forward  x @ W1ᵀ + b1", batch, pixels, hidden, (x, w1, b1),
-                lambda a, w, b: torch.addmm(b, a, w.t()), onednn=lambda a, w, b: linear(a, w, b, "none", [], "")),
-        product("fc4 forward  h3 @ W4ᵀ + b4", batch, hidden, pixels, (h3, w4, b4),
-                lambda a, w, b: torch.addmm(b, a, w.t()), onednn=lambda a, w, b: linear(a, w, b, "none", [], "")),
-        product("fc4 input grad  G @ W4", batch, pixels, hidden, (grad_logits, w4),
-                lambda g, w: g @ w, onednn=lambda g, w: linear(g, w.t(), None, "none", [], "")),
-        product("fc4 weight grad  Gᵀ @ h3", pixels, batch, hidden, (grad_logits, h3),
-                lambda g, a: g.t() @ a, onednn=lambda g, a: linear(a.t(), g.t(), None, "none", [], "").t()),
-        product("fc1 weight grad  g1ᵀ @ x", hidden, batch, pixels, (grad_h1, x),
-                lambda g, a: g.t() @ a, onednn=lambda g, a: linear(a.t(), g.t(), None, "none", [], "").t()),
-        product("fc3 weight grad  g3ᵀ @ z", hidden, batch, code, (grad_h3, z),
-                lambda g, a: g.t() @ a, transposed=lambda g, a: (a.t() @ g).t()),
-        product("fc3 input grad  g3 @ W3", batch, hidden, code, (grad_h3, w3),
-                lambda g, w: g @ w, transposed=lambda g, w: (w.t() @ g.t()).t()),
+        product(
+            "fc1 forward  x @ W1ᵀ + b1",
+            batch,
+            pixels,
+            hidden,
+            (x, w1, b1),
+            lambda a, w, b: torch.addmm(b, a, w.t()),
+            onednn=lambda a, w, b: linear(a, w, b, "none", [], ""),
+        ),
+        product(
+            "fc4 forward  h3 @ W4ᵀ + b4",
+            batch,
+            hidden,
+            pixels,
+            (h3, w4, b4),
+            lambda a, w, b: torch.addmm(b, a, w.t()),
+            onednn=lambda a, w, b: linear(a, w, b, "none", [], ""),
+        ),
+        product(
+            "fc4 input grad  G @ W4",
+            batch,
+            pixels,
+            hidden,
+            (grad_logits, w4),
+            lambda g, w: g @ w,
+            onednn=lambda g, w: linear(g, w.t(), None, "none", [], ""),
+        ),
+        product(
+            "fc4 weight grad  Gᵀ @ h3",
+            pixels,
+            batch,
+            hidden,
+            (grad_logits, h3),
+            lambda g, a: g.t() @ a,
+            onednn=lambda g, a: linear(a.t(), g.t(), None, "none", [], "").t(),
+        ),
+        product(
+            "fc1 weight grad  g1ᵀ @ x",
+            hidden,
+            batch,
+            pixels,
+            (grad_h1, x),
+            lambda g, a: g.t() @ a,
+            onednn=lambda g, a: linear(a.t(), g.t(), None, "none", [], "").t(),
+        ),
+        product(
+            "fc3 weight grad  g3ᵀ @ z",
+            hidden,
+            batch,
+            code,
+            (grad_h3, z),
+            lambda g, a: g.t() @ a,
+            transposed=lambda g, a: (a.t() @ g).t(),
+        ),
+        product(
+            "fc3 input grad  g3 @ W3",
+            batch,
+            hidden,
+            code,
+            (grad_h3, w3),
+            lambda g, w: g @ w,
+            transposed=lambda g, w: (w.t() @ g.t()).t(),
+        ),
         product("fc2 weight grad  gzᵀ @ h1", code, batch, hidden, (grad_z, h1), lambda g, a: g.t() @ a),
         product("fc2 input grad  gz @ W2", batch, code, hidden, (grad_z, w2), lambda g, w: g @ w),
     ]
@@ -113,18 +164,25 @@ def main(argv=None) -> int:
     entries = products(args.batch, 784, 392, 8)
     calls = {(p.name, kernel): partial(call, *p.operands) for p in entries for kernel, call in p.kernels.items()}
     ms = median_ms(calls, args.rounds)
-    print(f"{machine_description(make_runtime('cpu', 'fp32'))}; torch {torch.__version__}; "
-          f"median of {args.rounds} rounds of {CALLS_PER_ROUND} calls\n")
+    print(
+        f"{machine_description(make_runtime('cpu', 'fp32'))}; torch {torch.__version__}; "
+        f"median of {args.rounds} rounds of {CALLS_PER_ROUND} calls\n"
+    )
     print("| product | GFLOP | kernel | ms | GFLOP/s | largest error vs float64 |")
     print("|---|---|---|---|---|---|")
     for p in entries:
         for kernel in p.kernels:
             t = ms[(p.name, kernel)]
-            print(f"| {p.name} | {p.gflop:.3f} | {kernel} | {t:.2f} | {p.gflop / t * 1e3:.0f} | {p.largest_error(kernel):.1e} |")
+            print(
+                f"| {p.name} | {p.gflop:.3f} | {kernel} | {t:.2f} | {p.gflop / t * 1e3:.0f} "
+                f"| {p.largest_error(kernel):.1e} |"
+            )
     aten = sum(ms[(p.name, "aten")] for p in entries)
     fastest = sum(min(ms[(p.name, kernel)] for kernel in p.kernels) for p in entries)
-    print(f"\nAll of one step's products: {aten:.1f} ms with aten's kernels, {fastest:.1f} ms with the "
-          f"fastest kernel for each ({aten / fastest:.3f}x).")
+    print(
+        f"\nAll of one step's products: {aten:.1f} ms with aten's kernels, {fastest:.1f} ms with the "
+        f"fastest kernel for each ({aten / fastest:.3f}x)."
+    )
     return 0
 
 

@@ -50,14 +50,17 @@ def run(command, cwd, **kwargs) -> subprocess.CompletedProcess:
 
 def one_line(result, code=2, *words) -> tuple[bool, str]:
     lines = result.stderr.strip().splitlines()
-    ok = (result.returncode == code and len(lines) == 1 and "Traceback" not in result.stderr
-          and all(w in lines[0] for w in words))
+    ok = (
+        result.returncode == code
+        and len(lines) == 1
+        and "Traceback" not in result.stderr
+        and all(w in lines[0] for w in words)
+    )
     return ok, f"exit {result.returncode}: {lines[-1] if lines else '(nothing on stderr)'}"
 
 
 def train(save, root, *extra, cwd):
-    return run([PY, str(REPO / "train.py"), *SMALL, "-s", str(save), "--data-root", str(root), *map(str, extra)],
-               cwd)
+    return run([PY, str(REPO / "train.py"), *SMALL, "-s", str(save), "--data-root", str(root), *map(str, extra)], cwd)
 
 
 def edited(good: Path, out: Path, edit) -> Path:
@@ -75,8 +78,25 @@ def metadata(state) -> dict:
 def checkpoint_rows(rows: Rows, good: Path, root: Path, work: Path):
     def lab(path):
         started = time.perf_counter()
-        result = run([PY, str(REPO / "lab1.py"), "-l", str(path), "--index", "0", "--pair", "0", "1",
-                      "--no-show", "--out", str(work / "figs"), "--data-root", str(root)], work)
+        result = run(
+            [
+                PY,
+                str(REPO / "lab1.py"),
+                "-l",
+                str(path),
+                "--index",
+                "0",
+                "--pair",
+                "0",
+                "1",
+                "--no-show",
+                "--out",
+                str(work / "figs"),
+                "--data-root",
+                str(root),
+            ],
+            work,
+        )
         return result, time.perf_counter() - started
 
     for hidden in (1_000_000, 1_000_000_000):
@@ -84,9 +104,11 @@ def checkpoint_rows(rows: Rows, good: Path, root: Path, work: Path):
         result, seconds = lab(path)
         ok, detail = one_line(result, 2, str(path))
         rows.add(3, f"saved shape claims hidden = {hidden:,}", ok and seconds < 10, f"{detail} ({seconds:.1f} s)")
-    for name, edit in (("image_shape [1,10,10]", lambda s: metadata(s).update(image_shape=[1, 10, 10])),
-                       ("image_shape [1,-28,-28]", lambda s: metadata(s).update(image_shape=[1, -28, -28])),
-                       ("1-D fc1.weight", lambda s: s.__setitem__("fc1.weight", s["fc1.weight"].reshape(-1)))):
+    for name, edit in (
+        ("image_shape [1,10,10]", lambda s: metadata(s).update(image_shape=[1, 10, 10])),
+        ("image_shape [1,-28,-28]", lambda s: metadata(s).update(image_shape=[1, -28, -28])),
+        ("1-D fc1.weight", lambda s: s.__setitem__("fc1.weight", s["fc1.weight"].reshape(-1))),
+    ):
         result, _ = lab(edited(good, work / "crafted.pth", edit))
         rows.add(4, name, *one_line(result, 2, "crafted.pth"))
     state = torch.load(f"{good}.state", weights_only=True)
@@ -103,12 +125,20 @@ def checkpoint_rows(rows: Rows, good: Path, root: Path, work: Path):
 
 
 def web_rows(rows: Rows, good: Path, root: Path, work: Path):
-    server = subprocess.Popen([*AELAB, "serve", "-l", str(good), "--data-root", str(root), "--port", "0"],
-                              cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [*AELAB, "serve", "-l", str(good), "--data-root", str(root), "--port", "0"],
+        cwd=work,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         url = server.stdout.readline().split(": ", 1)[-1].split(" ")[0]
-        rss = lambda: int(next(l for l in Path(f"/proc/{server.pid}/status").read_text().splitlines()  # noqa: E731
-                               if l.startswith("VmHWM")).split()[1]) // 1024
+
+        def rss():
+            status = Path(f"/proc/{server.pid}/status").read_text().splitlines()
+            return int(next(line for line in status if line.startswith("VmHWM")).split()[1]) // 1024
+
         before = rss()
         host, port = url.split("//")[1].rstrip("/").rsplit(":", 1)
         for megabytes in (50, 200):
@@ -123,13 +153,18 @@ def web_rows(rows: Rows, good: Path, root: Path, work: Path):
             connection.close()
             seconds = time.perf_counter() - started
             grown = rss() - before
-            rows.add(2, f"POST /api/encode with a {megabytes} MB body", status == 413 and grown < 20,
-                     f"{status} in {seconds:.2f} s; server peak memory grew {grown} MB")
+            rows.add(
+                2,
+                f"POST /api/encode with a {megabytes} MB body",
+                status == 413 and grown < 20,
+                f"{status} in {seconds:.2f} s; server peak memory grew {grown} MB",
+            )
         for value in ('"0.5"', "true"):
             body = ('{"pixels": [' + ", ".join([value] * 784) + "]}").encode()
             try:
-                urllib.request.urlopen(urllib.request.Request(f"{url}api/encode", data=body,
-                                                              headers={"Content-Type": "application/json"}))
+                urllib.request.urlopen(
+                    urllib.request.Request(f"{url}api/encode", data=body, headers={"Content-Type": "application/json"})
+                )
                 status, detail = 200, "accepted"
             except urllib.error.HTTPError as err:
                 status, detail = err.code, json.loads(err.read())["detail"]
@@ -157,21 +192,30 @@ def data_rows(rows: Rows, root: Path, work: Path):
     folder_root, folder = copy_of("folder")
     (folder / "train-images-idx3-ubyte").unlink()
     (folder / "train-images-idx3-ubyte").mkdir()
-    rows.add(13, "a folder where an IDX file should be",
-             *one_line(train(work / "f.pth", folder_root, cwd=work), 2, "is a folder"))
-    rows.add(13, "--data-root is a file",
-             *one_line(train(work / "f.pth", REPO / "README.md", cwd=work), 2, "is a file"))
+    rows.add(
+        13,
+        "a folder where an IDX file should be",
+        *one_line(train(work / "f.pth", folder_root, cwd=work), 2, "is a folder"),
+    )
+    rows.add(
+        13, "--data-root is a file", *one_line(train(work / "f.pth", REPO / "README.md", cwd=work), 2, "is a file")
+    )
     magic_root, folder = copy_of("magic")
     labels = folder / "train-labels-idx1-ubyte"
     labels.write_bytes(b"PK\x03\x04" + labels.read_bytes()[4:])
-    rows.add(13, "a wrong IDX magic number",
-             *one_line(train(work / "f.pth", magic_root, cwd=work), 2, "not an IDX magic number"))
+    rows.add(
+        13,
+        "a wrong IDX magic number",
+        *one_line(train(work / "f.pth", magic_root, cwd=work), 2, "not an IDX magic number"),
+    )
 
 
 def mount_tmpfs(path: Path, size: str) -> bool:
     path.mkdir(parents=True, exist_ok=True)
-    return os.geteuid() == 0 and run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                                     path.parent).returncode == 0
+    return (
+        os.geteuid() == 0
+        and run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], path.parent).returncode == 0
+    )
 
 
 def root_rows(rows: Rows, good: Path, root: Path, work: Path):
@@ -187,8 +231,12 @@ def root_rows(rows: Rows, good: Path, root: Path, work: Path):
             ok, detail = one_line(result, 2, "kept")
             intact = before == [(small / n).read_bytes() for n in ("MLP.8.pth", "MLP.8.pth.state")]
             left = sorted(p.name for p in small.iterdir())
-            rows.add(1, "the disk fills during a checkpoint write (16 MB tmpfs, --resume)",
-                     ok and intact and left == ["MLP.8.pth", "MLP.8.pth.state"], f"{detail}; files: {left}")
+            rows.add(
+                1,
+                "the disk fills during a checkpoint write (16 MB tmpfs, --resume)",
+                ok and intact and left == ["MLP.8.pth", "MLP.8.pth.state"],
+                f"{detail}; files: {left}",
+            )
         finally:
             run(["umount", str(small)], work)
     readonly = work / "ro"
@@ -202,40 +250,63 @@ def root_rows(rows: Rows, good: Path, root: Path, work: Path):
             with open(f, "rb") as src, __import__("gzip").open(folder / f"{f.name}.gz", "wb") as dst:
                 shutil.copyfileobj(src, dst)
         run(["mount", "-o", "remount,ro", str(readonly)], work)
-        rows.add(13, "a good .gz in a read-only folder",
-                 *one_line(train(work / "ro.pth", readonly, cwd=work), 2, "cannot write the unpacked"))
+        rows.add(
+            13,
+            "a good .gz in a read-only folder",
+            *one_line(train(work / "ro.pth", readonly, cwd=work), 2, "cannot write the unpacked"),
+        )
     finally:
         run(["umount", str(readonly)], work)
 
 
 def run_rows(rows: Rows, good: Path, root: Path, work: Path):
     for number, what, command, words in (
-            (7, "--seed 99999999999999999999999 to lab1.py", [PY, str(REPO / "lab1.py"), "-l", str(good)], ["--seed"]),
-            (7, "... to eval", [*AELAB, "eval", "-l", str(good)], ["--seed"]),
-            (7, "... to sweep", [*AELAB, "sweep"], ["--seed"])):
+        (7, "--seed 99999999999999999999999 to lab1.py", [PY, str(REPO / "lab1.py"), "-l", str(good)], ["--seed"]),
+        (7, "... to eval", [*AELAB, "eval", "-l", str(good)], ["--seed"]),
+        (7, "... to sweep", [*AELAB, "sweep"], ["--seed"]),
+    ):
         rows.add(number, what, *one_line(run([*command, "--seed", "99999999999999999999999"], work), 2, *words))
     rows.add(8, "-z 600000", *one_line(train(work / "z.pth", root, "-z", "600000", cwd=work), 2, "-z"))
-    rows.add(8, "--n-steps 1000000000", *one_line(run([PY, str(REPO / "lab1.py"), "-l", str(good), "--n-steps",
-                                                       "1000000000"], work), 2, "--n-steps"))
+    rows.add(
+        8,
+        "--n-steps 1000000000",
+        *one_line(run([PY, str(REPO / "lab1.py"), "-l", str(good), "--n-steps", "1000000000"], work), 2, "--n-steps"),
+    )
     for delay in (0.3, 1.0, 2.0):
-        process = subprocess.Popen([PY, str(REPO / "train.py"), *SMALL, "-e", "5", "-s", str(work / "c.pth"),
-                                    "--data-root", str(root)], cwd=work, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            [PY, str(REPO / "train.py"), *SMALL, "-e", "5", "-s", str(work / "c.pth"), "--data-root", str(root)],
+            cwd=work,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         time.sleep(delay)
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=LIMIT_S)
         lines = err.strip().splitlines()
-        rows.add(9, f"Ctrl-C {delay} s after launch", process.returncode == 130 and len(lines) == 1,
-                 f"exit {process.returncode}: {lines[-1] if lines else ''}")
+        rows.add(
+            9,
+            f"Ctrl-C {delay} s after launch",
+            process.returncode == 130 and len(lines) == 1,
+            f"exit {process.returncode}: {lines[-1] if lines else ''}",
+        )
     stale = work / ".MLP.8.pth.state.x1y2z3.tmp"
     shutil.copy(good, work / "MLP.8.pth")
     stale.write_bytes(b"half")
     result = train(work / "MLP.8.pth", root, cwd=work)
-    rows.add(10, "a stale .state temp file from a kill -9", result.returncode == 0 and not stale.exists(),
-             f"exit {result.returncode}; temp file {'gone' if not stale.exists() else 'still there'}")
-    first = subprocess.Popen([PY, str(REPO / "train.py"), *SMALL, "-e", "20", "-s", str(work / "two.pth"),
-                              "--data-root", str(root)], cwd=work, stdout=subprocess.PIPE,
-                             stderr=subprocess.DEVNULL, text=True)
+    rows.add(
+        10,
+        "a stale .state temp file from a kill -9",
+        result.returncode == 0 and not stale.exists(),
+        f"exit {result.returncode}; temp file {'gone' if not stale.exists() else 'still there'}",
+    )
+    first = subprocess.Popen(
+        [PY, str(REPO / "train.py"), *SMALL, "-e", "20", "-s", str(work / "two.pth"), "--data-root", str(root)],
+        cwd=work,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     first.stdout.readline()  # the first run has started
     second = train(work / "two.pth", root, cwd=work)
     first.send_signal(signal.SIGINT)
@@ -244,9 +315,12 @@ def run_rows(rows: Rows, good: Path, root: Path, work: Path):
     finished = (work / "MLP.8.pth").read_bytes()
     result = train(work / "MLP.8.pth", root, cwd=work)
     prev = work / "MLP.8.pth.prev"
-    rows.add(12, "train.py over a finished run, without --resume",
-             result.returncode == 0 and prev.exists() and prev.read_bytes() == finished,
-             f"exit {result.returncode}; {'the finished run is kept as MLP.8.pth.prev' if prev.exists() else 'lost'}")
+    rows.add(
+        12,
+        "train.py over a finished run, without --resume",
+        result.returncode == 0 and prev.exists() and prev.read_bytes() == finished,
+        f"exit {result.returncode}; {'the finished run is kept as MLP.8.pth.prev' if prev.exists() else 'lost'}",
+    )
     result = run([PY, str(REPO / "train.py"), "--lr", "-1"], work)
     rows.add(15, "--lr -1", *one_line(result, 2, "greater than 0"))
 

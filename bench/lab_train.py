@@ -66,7 +66,7 @@ def train(n_epochs, optimizer, model, loss_fn, train_loader, scheduler, device, 
             loss_train += loss.item()
         scheduler.step(loss_train)
         losses_train += [loss_train / len(train_loader)]
-        print("{} Epoch {}, Training loss {}".format(datetime.datetime.now(), epoch, loss_train / len(train_loader)))
+        print(f"{datetime.datetime.now()} Epoch {epoch}, Training loss {loss_train / len(train_loader)}")
         if save_file is not None:
             torch.save(model.state_dict(), save_file)
     # Plotted once, after the last epoch: the cheapest reading of the report, so the baseline

@@ -60,8 +60,10 @@ class LoadReport:
 
         everything = [t for v in self.latencies.values() for t in v]
         lines = [
-            (f"{self.clients} clients, {self.completed}/{self.planned} requests in {self.seconds:.1f} s: "
-             f"**{self.requests_per_s:.0f} requests/s**, {self.errors} errors, {self.wrong} wrong answers"),
+            (
+                f"{self.clients} clients, {self.completed}/{self.planned} requests in {self.seconds:.1f} s: "
+                f"**{self.requests_per_s:.0f} requests/s**, {self.errors} errors, {self.wrong} wrong answers"
+            ),
             "",
             "| request | count | p50 ms | p99 ms | max ms |",
             "|---|---:|---:|---:|---:|",
@@ -83,18 +85,23 @@ def standard_calls(info: dict, codes: dict[int, list[float]], pixels: list[float
         Call("denoise", "GET", "/api/denoise?split=test&index=11&noise=0.3&seed=5"),
         Call("interpolate", "GET", f"/api/interpolate?split=test&a=1&b={test_last}&steps=8"),
         Call("encode", "POST", "/api/encode", json.dumps({"pixels": pixels}).encode()),
-        *(Call("decode", "POST", "/api/decode", json.dumps({"code": code}).encode())
-          for code in codes.values()),
+        *(Call("decode", "POST", "/api/decode", json.dumps({"code": code}).encode()) for code in codes.values()),
     ]
 
 
 def same_answer(got, expected, tolerance: float = ANSWER_TOLERANCE) -> bool:
     if isinstance(expected, dict):
-        return isinstance(got, dict) and got.keys() == expected.keys() and all(
-            same_answer(got[k], expected[k], tolerance) for k in expected)
+        return (
+            isinstance(got, dict)
+            and got.keys() == expected.keys()
+            and all(same_answer(got[k], expected[k], tolerance) for k in expected)
+        )
     if isinstance(expected, list):
-        return isinstance(got, list) and len(got) == len(expected) and all(
-            same_answer(g, e, tolerance) for g, e in zip(got, expected))
+        return (
+            isinstance(got, list)
+            and len(got) == len(expected)
+            and all(same_answer(g, e, tolerance) for g, e in zip(got, expected))
+        )
     if isinstance(expected, float) and isinstance(got, (int, float)):
         return abs(got - expected) <= tolerance
     return got == expected

@@ -57,7 +57,7 @@ def write_pngs(data_root: Path, folder: Path) -> int:
 def busy_ticks() -> tuple[int, int]:
     """(busy, total) CPU ticks of the whole machine since boot, from /proc/stat (0, 0 elsewhere)."""
     try:
-        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:STEAL_FIELD + 2]]
+        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1 : STEAL_FIELD + 2]]
     except OSError:
         return 0, 0
     idle = ticks[IDLE_FIELD] + ticks[IOWAIT_FIELD]
@@ -72,7 +72,7 @@ def others_share(command: list[str]) -> tuple[float, str, float, float]:
     seconds, stdout, _ = timed(command)
     after = os.times()
     busy2, total2 = busy_ticks()
-    ours = (after.children_user + after.children_system - before.children_user - before.children_system)
+    ours = after.children_user + after.children_system - before.children_user - before.children_system
     ticks = os.sysconf("SC_CLK_TCK")
     share = max(0.0, (busy2 - busy) / ticks - ours) / max((total2 - total) / ticks, 1e-9) if total2 else float("nan")
     return seconds, stdout, share, ours
@@ -91,11 +91,13 @@ def timed(command: list[str]) -> tuple[float, str, int]:
 
 
 def read_command(folder: Path, cache: Path, **settings) -> list[str]:
-    code = ("import sys, time; from aelab.data.datasets import load_splits; "
-            "from aelab.data.sources import DataConfig; t = time.perf_counter(); "
-            f"train, test = load_splits(DataConfig(dataset={str(folder)!r}, **{settings!r}), '.', "
-            f"cache_dir={str(cache)!r}); "
-            "print(len(train) + len(test), time.perf_counter() - t)")
+    code = (
+        "import sys, time; from aelab.data.datasets import load_splits; "
+        "from aelab.data.sources import DataConfig; t = time.perf_counter(); "
+        f"train, test = load_splits(DataConfig(dataset={str(folder)!r}, **{settings!r}), '.', "
+        f"cache_dir={str(cache)!r}); "
+        "print(len(train) + len(test), time.perf_counter() - t)"
+    )
     return [sys.executable, "-c", code]
 
 
@@ -117,27 +119,47 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     count = write_pngs(args.data_root.resolve(), folder)
     print(f"{count} PNG files (MNIST's 28x28 grey digits), {os.cpu_count()} cores\n")
-    print("| round | read | load average (1 min) | others' CPU share | process wall s | load s (inside the process) "
-          "| images/s | CPU s (all its processes) |\n|--:|---|--:|--:|--:|--:|--:|--:|")
+    print(
+        "| round | read | load average (1 min) | others' CPU share | process wall s | load s (inside the process) "
+        "| images/s | CPU s (all its processes) |\n|--:|---|--:|--:|--:|--:|--:|--:|"
+    )
     for round_index in range(args.read_rounds):
         shutil.rmtree(cache, ignore_errors=True)
         for name in ("first (decode and cache)", "second (from the cache)"):
             load = os.getloadavg()[0]
             wall, out, others, cpu = others_share(read_command(folder, cache))
             n, inside = out.split()
-            print(f"| {round_index + 1} | {name} | {load:.2f} | {others:.0%} | {wall:.2f} | {float(inside):.2f} "
-                  f"| {int(n) / float(inside):,.0f} | {cpu:.2f} |", flush=True)
+            print(
+                f"| {round_index + 1} | {name} | {load:.2f} | {others:.0%} | {wall:.2f} | {float(inside):.2f} "
+                f"| {int(n) / float(inside):,.0f} | {cpu:.2f} |",
+                flush=True,
+            )
     if args.reads_only:
         return 0
     print()
 
-    train = [sys.executable, "train.py", "-z", "8", "-b", "2048", "-e", str(args.epochs), "--seed", "0",
-             "--no-progress", "-s", str(args.out / "m.pth")]
-    runs = {"IDX files": train + ["--data-root", str(args.data_root)],
-            "PNG folder": train + ["--dataset", str(folder), "--cache-dir", str(cache)]}
+    train = [
+        sys.executable,
+        "train.py",
+        "-z",
+        "8",
+        "-b",
+        "2048",
+        "-e",
+        str(args.epochs),
+        "--seed",
+        "0",
+        "--no-progress",
+        "-s",
+        str(args.out / "m.pth"),
+    ]
+    runs = {
+        "IDX files": train + ["--data-root", str(args.data_root)],
+        "PNG folder": train + ["--dataset", str(folder), "--cache-dir", str(cache)],
+    }
     epochs = {name: [] for name in runs}
     for round_index in range(args.rounds):
-        for name in (list(runs) if round_index % 2 == 0 else list(runs)[::-1]):
+        for name in list(runs) if round_index % 2 == 0 else list(runs)[::-1]:
             epochs[name] += epoch_seconds(timed(runs[name])[1])
     print(f"Training epochs, z = 8, batch 2048, {args.rounds} runs of {args.epochs} epochs each, in turns:\n")
     print("| data | median epoch s | epochs/s |\n|---|--:|--:|")
@@ -147,8 +169,21 @@ def main() -> int:
     ratio = statistics.median(epochs["PNG folder"]) / statistics.median(epochs["IDX files"])
     print(f"\nThe folder's epochs take {ratio:.2f} times the IDX files'.\n")
 
-    colour = train + ["--dataset", str(folder), "--cache-dir", str(cache), "--image-size", "64", "64",
-                      "--channels", "3", "-b", "256", "-e", "1"]
+    colour = train + [
+        "--dataset",
+        str(folder),
+        "--cache-dir",
+        str(cache),
+        "--image-size",
+        "64",
+        "64",
+        "--channels",
+        "3",
+        "-b",
+        "256",
+        "-e",
+        "1",
+    ]
     timed(read_command(folder, cache, image_size=(64, 64), channels=3))  # decoded and cached before the runs
     print("64x64 colour (12,288 inputs), z = 8, batch 256, 1 epoch, each loader:\n")
     print("| loader | process wall s | epoch s | epochs/s | peak resident MB |\n|---|--:|--:|--:|--:|")

@@ -23,9 +23,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+from web_load import CHROMIUM, CHROMIUM_ARGS, start_server, stop  # beside this script
 
 from aelab.cli.args import positive_int
-from web_load import CHROMIUM, CHROMIUM_ARGS, start_server, stop  # beside this script
 
 VIEWPORT = {"width": 1280, "height": 800}
 SWEEP = 20  # positions the drag goes through, out and back, so every move changes the value
@@ -96,21 +96,33 @@ def time_family(browser, url: str, moves: int) -> dict:
     page.wait_for_function("() => window.sliderTimes.painted.length === window.sliderTimes.handler.length")
     times = page.evaluate("({handler: window.sliderTimes.handler, painted: window.sliderTimes.painted})")
     page.close()
-    return {"family": info["family"], "layer_sizes": info["layer_sizes"],
-            "decoder_mb": decoder_bytes / BYTES_PER_MB, **times}
+    return {
+        "family": info["family"],
+        "layer_sizes": info["layer_sizes"],
+        "decoder_mb": decoder_bytes / BYTES_PER_MB,
+        **times,
+    }
 
 
 def row(result: dict, load_before: str, load_after: str) -> str:
     handler, painted = (np.percentile(result[name], QUANTILES) for name in ("handler", "painted"))
-    return (f"| {result['family']} | {result['layer_sizes']} | {result['decoder_mb']:.2f} | "
-            f"{len(result['painted'])} | {handler[0]:.1f} | {handler[1]:.1f} | {painted[0]:.1f} | "
-            f"{painted[1]:.1f} | {max(result['painted']):.1f} | {load_before} / {load_after} |")
+    return (
+        f"| {result['family']} | {result['layer_sizes']} | {result['decoder_mb']:.2f} | "
+        f"{len(result['painted'])} | {handler[0]:.1f} | {handler[1]:.1f} | {painted[0]:.1f} | "
+        f"{painted[1]:.1f} | {max(result['painted']):.1f} | {load_before} / {load_after} |"
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("-l", "--load", action="append", required=True, metavar="PATH",
-                        help="a checkpoint to serve; give one per family")
+    parser.add_argument(
+        "-l",
+        "--load",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="a checkpoint to serve; give one per family",
+    )
     parser.add_argument("--data-root", default="./data")
     parser.add_argument("--dataset", default="mnist")
     parser.add_argument("--moves", type=positive_int, default=200, help="timed mouse moves per checkpoint")
@@ -135,11 +147,15 @@ def main() -> int:
             finally:
                 stop(server)
         browser.close()
-    print(f"Latent-slider redraws in headless Chromium {version} on {cpu_model()}, {os.cpu_count()} cores "
-          f"(CPU only), Python {platform.python_version()}; {args.moves} mouse moves per model, times in ms "
-          "from the pointer event to the end of the page's handler and to the next painted frame.\n")
-    print("| family | layer sizes | decoder MB | redraws | handler p50 | handler p99 | painted p50 | "
-          "painted p99 | painted max | load avg 1/5/15 min before / after |")
+    print(
+        f"Latent-slider redraws in headless Chromium {version} on {cpu_model()}, {os.cpu_count()} cores "
+        f"(CPU only), Python {platform.python_version()}; {args.moves} mouse moves per model, times in ms "
+        "from the pointer event to the end of the page's handler and to the next painted frame.\n"
+    )
+    print(
+        "| family | layer sizes | decoder MB | redraws | handler p50 | handler p99 | painted p50 | "
+        "painted p99 | painted max | load avg 1/5/15 min before / after |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
     print("\n".join(rows))
     return 0

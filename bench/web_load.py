@@ -20,17 +20,25 @@ import threading
 from pathlib import Path
 
 import numpy as np
+from loadtest import run_load  # beside this script
 
 from aelab.cli.args import positive_float, positive_int
-from loadtest import run_load  # beside this script
 
 HOST = "127.0.0.1"
 STARTUP_TIMEOUT_S = 120  # loading MNIST and encoding the training set for the sliders
 STOP_TIMEOUT_S = 15
 URL_PATTERN = re.compile(r"http://\S+/")
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SLIDER_POSITIONS = 20  # the timed updates sweep each slider through this many positions
 
 # In the page: move the first latent slider N times and time (a) the input handler, which
@@ -60,9 +68,22 @@ TIME_SLIDER = """async n => {
 
 
 def start_server(args) -> tuple[subprocess.Popen, str]:
-    command = [sys.executable, "-c", "import sys; from aelab.cli import main; sys.exit(main())",
-               "serve", "-l", args.load, "--data-root", args.data_root, "--dataset", args.dataset,
-               "--host", HOST, "--port", "0"]
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from aelab.cli import main; sys.exit(main())",
+        "serve",
+        "-l",
+        args.load,
+        "--data-root",
+        args.data_root,
+        "--dataset",
+        args.dataset,
+        "--host",
+        HOST,
+        "--port",
+        "0",
+    ]
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     found = []
     reader = threading.Thread(target=lambda: found.append(server.stdout.readline()), daemon=True)
@@ -89,12 +110,20 @@ def time_slider(url: str, updates: int) -> str:
         page.wait_for_function("() => document.querySelector('#latent [data-role=decoded]').dataset.version")
         times = page.evaluate(TIME_SLIDER, updates)
         browser.close()
-    rows = [f"| {name.replace('_', ' ')} | {len(ms)} | {np.percentile(ms, 50):.2f} | "
-            f"{np.percentile(ms, 99):.2f} | {max(ms):.2f} |" for name, ms in times.items()]
-    return "\n".join([
-        f"Latent slider updates in headless Chromium ({updates} moves of one slider):", "",
-        "| measured | count | p50 ms | p99 ms | max ms |", "|---|---:|---:|---:|---:|", *rows,
-    ])
+    rows = [
+        f"| {name.replace('_', ' ')} | {len(ms)} | {np.percentile(ms, 50):.2f} | "
+        f"{np.percentile(ms, 99):.2f} | {max(ms):.2f} |"
+        for name, ms in times.items()
+    ]
+    return "\n".join(
+        [
+            f"Latent slider updates in headless Chromium ({updates} moves of one slider):",
+            "",
+            "| measured | count | p50 ms | p99 ms | max ms |",
+            "|---|---:|---:|---:|---:|",
+            *rows,
+        ]
+    )
 
 
 def stop(server: subprocess.Popen) -> None:
@@ -113,10 +142,15 @@ def main() -> int:
     parser.add_argument("--dataset", default="mnist")
     parser.add_argument("--clients", type=positive_int, default=8)
     parser.add_argument("--requests", type=positive_int, default=2000)
-    parser.add_argument("--slider-updates", type=int, default=200,
-                        help="latent-slider moves to time in the browser (0 skips)")
-    parser.add_argument("--time-limit", type=positive_float, default=120.0,
-                        help="seconds; the load stops there even if requests are left")
+    parser.add_argument(
+        "--slider-updates", type=int, default=200, help="latent-slider moves to time in the browser (0 skips)"
+    )
+    parser.add_argument(
+        "--time-limit",
+        type=positive_float,
+        default=120.0,
+        help="seconds; the load stops there even if requests are left",
+    )
     args = parser.parse_args()
 
     server, url = start_server(args)
@@ -127,8 +161,10 @@ def main() -> int:
         raise SystemExit(f"could not load-test {url}: {err}") from None
     finally:
         stop(server)
-    print(f"Web explorer load on this machine: {os.cpu_count()} CPU cores, "
-          f"Python {platform.python_version()}, one uvicorn process, clients on the same machine.\n")
+    print(
+        f"Web explorer load on this machine: {os.cpu_count()} CPU cores, "
+        f"Python {platform.python_version()}, one uvicorn process, clients on the same machine.\n"
+    )
     print(report.markdown())
     if report.first_problem:
         print(f"\nfirst problem: {report.first_problem}")

@@ -52,13 +52,23 @@ class Timing:
 
 def run_once(contestant: Contestant, epochs: int, out: Path, plot: bool) -> Timing:
     """Launch the contestant, time its first "training" line and its exit."""
-    command = [sys.executable, str(contestant.script), "-z", "8", "-e", str(epochs), "-b", "2048",
-               "-s", str(out / "MLP.8.pth"), *(["-p", str(out / "loss.MLP.8.png")] if plot else []),
-               *contestant.extra]
+    command = [
+        sys.executable,
+        str(contestant.script),
+        "-z",
+        "8",
+        "-e",
+        str(epochs),
+        "-b",
+        "2048",
+        "-s",
+        str(out / "MLP.8.pth"),
+        *(["-p", str(out / "loss.MLP.8.png")] if plot else []),
+        *contestant.extra,
+    ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     start = time.perf_counter()
-    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     started, lines = None, []
     for line in process.stdout:
         if started is None and line.startswith(STARTED_MARK):
@@ -73,11 +83,15 @@ def run_once(contestant: Contestant, epochs: int, out: Path, plot: bool) -> Timi
 
 
 def round_table(timings: list[Timing], lab: Timing) -> str:
-    lines = ["| contestant | wall s | start-up s | training, saving, plot s | whole-process speed-up | last loss line |",
-             "|---|--:|--:|--:|--:|---|"]
+    lines = [
+        "| contestant | wall s | start-up s | training, saving, plot s | whole-process speed-up | last loss line |",
+        "|---|--:|--:|--:|--:|---|",
+    ]
     for t in timings:
-        lines.append(f"| {t.name} | {t.wall:.2f} | {t.start_up:.2f} | {t.after_start_up:.2f} | "
-                     f"{lab.wall / t.wall:.2f}x | `{t.last_line.strip()[:70]}` |")
+        lines.append(
+            f"| {t.name} | {t.wall:.2f} | {t.start_up:.2f} | {t.after_start_up:.2f} | "
+            f"{lab.wall / t.wall:.2f}x | `{t.last_line.strip()[:70]}` |"
+        )
     return "\n".join(lines)
 
 
@@ -103,7 +117,8 @@ def main() -> int:
     if args.rounds < 1 or args.epochs < 1:
         parser.error("--rounds and --epochs must be at least 1")
     contestants = [Contestant("the lab's train.py", LAB_SCRIPT)] + [
-        Contestant(f"train.py, {p}", OUR_SCRIPT, ("--precision", p, "--no-progress")) for p in args.precision]
+        Contestant(f"train.py, {p}", OUR_SCRIPT, ("--precision", p, "--no-progress")) for p in args.precision
+    ]
     plotting = ", with -p" if args.plot else ""
     print(f"{args.epochs} epochs, z = 8, batch 2048{plotting}, each run a fresh process; {machine()}\n")
     speedups: dict[str, list[float]] = {c.name: [] for c in contestants[1:]}

@@ -8,13 +8,12 @@ import math
 
 import pytest
 import torch
+from conftest import write_mnist
+from train_runs import train_here
 
 from aelab.errors import UserError
 from aelab.models.mlp import MLPAutoencoder, autoencoderMLP4Layer
 from aelab.training import checkpoint
-
-from conftest import write_mnist
-from train_runs import train_here
 
 RUNS = {"fused": (), "autograd": ("--step", "autograd"), "onecycle": ("--schedule", "onecycle")}
 
@@ -51,6 +50,7 @@ def edit(path, change) -> None:
 @pytest.fixture
 def no_model(monkeypatch):
     """Building a model fails the test: a refusal must come before any allocation."""
+
     def built(self, *args, **kwargs):
         raise AssertionError("a model was built before the file was refused")
 
@@ -78,6 +78,7 @@ def config_edit(**values):
 def set_item(key, value):
     def change(state):
         state[key] = value(state[key]) if callable(value) else value
+
     return change
 
 
@@ -89,5 +90,5 @@ def nan_at(key, value=math.nan):
     def change(state):
         state[key] = state[key].clone()
         state[key].view(-1)[0] = value
-    return change
 
+    return change

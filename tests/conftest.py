@@ -16,8 +16,8 @@ from hypothesis.configuration import set_hypothesis_home_dir
 
 from aelab.data.idx import ensure_files
 from aelab.data.sources import ALL_FILES, raw_folder
-from aelab.training import checkpoint
 from aelab.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
+from aelab.training import checkpoint
 
 pytest_plugins = ("web_fixtures", "checkpoint_edits")  # browser pages; good and hostile checkpoints
 
@@ -120,6 +120,8 @@ def find_real_root(data_root: Path, gz_dir: Path, scratch) -> Path | None:
 def real_root(tmp_path_factory) -> Path:
     root = find_real_root(REAL_DATA_ROOT, SHARED_GZ_DIR, lambda: tmp_path_factory.mktemp("real_mnist"))
     if root is None:
-        pytest.skip(f"real MNIST is in neither {raw_folder('mnist', REAL_DATA_ROOT)} nor {SHARED_GZ_DIR} "
-                    "(as .gz); run scripts/setup.sh or set MNIST_GZ_DIR")
+        pytest.skip(
+            f"real MNIST is in neither {raw_folder('mnist', REAL_DATA_ROOT)} nor {SHARED_GZ_DIR} "
+            "(as .gz); run scripts/setup.sh or set MNIST_GZ_DIR"
+        )
     return root

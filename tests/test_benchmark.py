@@ -10,8 +10,24 @@ from aelab.cli import main
 def test_bench_writes_a_table_and_json(tiny_root, tmp_path):
     out = tmp_path / "bench"
     out.mkdir()
-    assert main(["bench", "--epochs", "2", "--precision", "fp32", "--data-root", str(tiny_root),
-                 "--out", str(out), "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--epochs",
+                "2",
+                "--precision",
+                "fp32",
+                "--data-root",
+                str(tiny_root),
+                "--out",
+                str(out),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     report = json.loads((out / "results.json").read_text())
     lab, ours = report["rows"]
     assert lab["name"] == "lab-style pipeline" and lab["speedup_vs_lab"] == 1.0
@@ -28,16 +44,36 @@ def test_bench_writes_a_table_and_json(tiny_root, tmp_path):
 
 
 def test_bench_refuses_an_unwritable_folder(tiny_root, tmp_path, capsys):
-    assert main(["bench", "--epochs", "1", "--data-root", str(tiny_root),
-                 "--out", str(tmp_path / "missing" / "bench")]) == 2
+    assert (
+        main(["bench", "--epochs", "1", "--data-root", str(tiny_root), "--out", str(tmp_path / "missing" / "bench")])
+        == 2
+    )
     assert "does not exist" in capsys.readouterr().err
 
 
 def test_fewer_lab_epochs_compare_epoch_rates(tiny_root, tmp_path):
     out = tmp_path / "bench"
     out.mkdir()
-    assert main(["bench", "--epochs", "3", "--lab-epochs", "1", "--precision", "fp32", "--data-root",
-                 str(tiny_root), "--out", str(out), "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--epochs",
+                "3",
+                "--lab-epochs",
+                "1",
+                "--precision",
+                "fp32",
+                "--data-root",
+                str(tiny_root),
+                "--out",
+                str(out),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     lab, ours = json.loads((out / "results.json").read_text())["rows"]
     assert (lab["epochs"], ours["epochs"]) == (1, 3)
     assert len(lab["epoch_seconds"]) == 1 and len(ours["epoch_seconds"]) == 3
@@ -47,6 +83,8 @@ def test_fewer_lab_epochs_compare_epoch_rates(tiny_root, tmp_path):
 
 
 def test_more_lab_epochs_than_epochs_are_refused(tiny_root, tmp_path, capsys):
-    assert main(["bench", "--epochs", "2", "--lab-epochs", "3", "--data-root", str(tiny_root),
-                 "--out", str(tmp_path)]) == 2
+    assert (
+        main(["bench", "--epochs", "2", "--lab-epochs", "3", "--data-root", str(tiny_root), "--out", str(tmp_path)])
+        == 2
+    )
     assert "pass at most --epochs" in capsys.readouterr().err

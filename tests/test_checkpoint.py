@@ -1,11 +1,10 @@
-
 import pytest
 import torch
 
 from aelab import files
-from aelab.training import checkpoint
 from aelab.errors import UserError
 from aelab.models.mlp import MLPAutoencoder, ModelConfig, autoencoderMLP4Layer, init_lab_weights
+from aelab.training import checkpoint
 
 
 def assert_same_tensors(a: dict, b: dict):
@@ -72,10 +71,13 @@ class RunsCode:
         return (print, ("this ran",))
 
 
-@pytest.mark.parametrize("content,message", [
-    (b"not a checkpoint", "not a readable PyTorch checkpoint"),
-    (None, "not found"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"not a checkpoint", "not a readable PyTorch checkpoint"),
+        (None, "not found"),
+    ],
+)
 def test_bad_files_are_one_line_errors(tmp_path, content, message):
     path = tmp_path / "bad.pth"
     if content is not None:

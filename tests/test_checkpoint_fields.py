@@ -6,22 +6,25 @@ import math
 
 import pytest
 import torch
+from checkpoint_edits import copy_of, edit, nan_at, optimizer_edit, refused, saved_config, set_item
 
 from aelab.cli import script_main
 from aelab.errors import UserError
 from aelab.training import checkpoint, resume, run_validation, validation
 from aelab.training.config import TrainConfig
 
-from checkpoint_edits import copy_of, edit, nan_at, optimizer_edit, refused, saved_config, set_item
-
 # Row 6: NaN or Inf weights are refused on load.
 
-@pytest.mark.parametrize("change, words", [
-    (nan_at("fc2.bias"), "fc2.bias holds 1 NaN or infinite values"),
-    (nan_at("fc1.weight", math.inf), "fc1.weight holds 1 NaN or infinite values"),
-    (nan_at("fc4.weight", -math.inf), "fc4.weight holds 1 NaN"),
-    (set_item("fc3.bias", lambda t: t.double().fill_(1e300)), "fc3.bias holds 32 NaN or infinite values"),
-])
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (nan_at("fc2.bias"), "fc2.bias holds 1 NaN or infinite values"),
+        (nan_at("fc1.weight", math.inf), "fc1.weight holds 1 NaN or infinite values"),
+        (nan_at("fc4.weight", -math.inf), "fc4.weight holds 1 NaN"),
+        (set_item("fc3.bias", lambda t: t.double().fill_(1e300)), "fc3.bias holds 32 NaN or infinite values"),
+    ],
+)
 def test_non_finite_weights_are_refused(good, tmp_path, no_model, change, words):
     path = copy_of(good, tmp_path)
     edit(path, change)
@@ -35,11 +38,14 @@ def test_non_finite_lab_state_dict_is_refused(good, tmp_path, no_model):
     refused(path, "fc1.bias holds 1 NaN")
 
 
-@pytest.mark.parametrize("change, words", [
-    (lambda state: nan_at("fc2.weight")(state["model"]), "fc2.weight holds 1 NaN"),
-    (optimizer_edit(lambda _, state: nan_at("exp_avg", math.inf)(state[0])), "exp_avg holds 1 NaN or infinite"),
-    (optimizer_edit(lambda _, state: state[0].update(step=torch.tensor(math.nan))), "step is nan"),
-])
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (lambda state: nan_at("fc2.weight")(state["model"]), "fc2.weight holds 1 NaN"),
+        (optimizer_edit(lambda _, state: nan_at("exp_avg", math.inf)(state[0])), "exp_avg holds 1 NaN or infinite"),
+        (optimizer_edit(lambda _, state: state[0].update(step=torch.tensor(math.nan))), "step is nan"),
+    ],
+)
 def test_non_finite_run_states_are_refused(good, tmp_path, no_model, change, words):
     path = copy_of(good, tmp_path)
     edit(checkpoint.state_path(path), change)
@@ -56,8 +62,23 @@ def test_eval_refuses_a_nan_checkpoint_in_one_line(good, tmp_path, capsys):
     assert code == 2 and len(error) == 1 and "fc4.bias holds 1 NaN" in error[0], error
 
 
-HOSTILE = [None, "x", "x\ny", math.nan, math.inf, -1, 10 ** 400, True, [], {}, [1, 2], {"a": 1},
-           torch.tensor([1, 2]), torch.tensor(math.nan), torch.zeros(0)]
+HOSTILE = [
+    None,
+    "x",
+    "x\ny",
+    math.nan,
+    math.inf,
+    -1,
+    10**400,
+    True,
+    [],
+    {},
+    [1, 2],
+    {"a": 1},
+    torch.tensor([1, 2]),
+    torch.tensor(math.nan),
+    torch.zeros(0),
+]
 
 
 def leaves(value, path=()):

@@ -7,19 +7,24 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import REPO, write_mnist
 
-from aelab.training import checkpoint
 from aelab.cli import main, script_main
 from aelab.data import idx
 from aelab.data.sources import ALL_FILES
 from aelab.models.mlp import autoencoderMLP4Layer
-
-from conftest import REPO, write_mnist
+from aelab.training import checkpoint
 
 
 def run_script(script, *args, stdin="", cwd=None):
-    return subprocess.run([sys.executable, str(REPO / script), *map(str, args)], input=stdin,
-                          capture_output=True, text=True, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(REPO / script), *map(str, args)],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
 
 
 def assert_one_line_error(result, *words):
@@ -33,8 +38,9 @@ def assert_one_line_error(result, *words):
 @pytest.fixture
 def trained(tiny_root, tmp_path):
     save, plot = tmp_path / "MLP.4.pth", tmp_path / "loss.png"
-    result = run_script("train.py", "-z", 4, "-e", 3, "-b", 64, "-s", save, "-p", plot, "--seed", 0,
-                        "--data-root", tiny_root)
+    result = run_script(
+        "train.py", "-z", 4, "-e", 3, "-b", 64, "-s", save, "-p", plot, "--seed", 0, "--data-root", tiny_root
+    )
     assert result.returncode == 0, result.stderr
     return save, plot, result.stdout
 
@@ -54,8 +60,26 @@ def test_train_script_writes_checkpoint_plot_and_epoch_lines(trained):
 def test_seed_makes_a_run_repeatable(tiny_root, tmp_path):
     paths = []
     for name in ("a.pth", "b.pth"):
-        assert script_main("train", ["-z", "3", "-e", "2", "-b", "50", "-s", str(tmp_path / name),
-                                     "--seed", "7", "--data-root", str(tiny_root)]) == 0
+        assert (
+            script_main(
+                "train",
+                [
+                    "-z",
+                    "3",
+                    "-e",
+                    "2",
+                    "-b",
+                    "50",
+                    "-s",
+                    str(tmp_path / name),
+                    "--seed",
+                    "7",
+                    "--data-root",
+                    str(tiny_root),
+                ],
+            )
+            == 0
+        )
         paths.append(tmp_path / name)
     a, b = (torch.load(p, weights_only=True) for p in paths)
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -63,15 +87,48 @@ def test_seed_makes_a_run_repeatable(tiny_root, tmp_path):
 
 def test_console_script_train_and_stream_loader(tiny_root, tmp_path):
     save = tmp_path / "s.pth"
-    assert main(["train", "-z", "2", "-e", "1", "-b", "100", "-s", str(save), "--loader", "stream",
-                 "--data-root", str(tiny_root)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "-z",
+                "2",
+                "-e",
+                "1",
+                "-b",
+                "100",
+                "-s",
+                str(save),
+                "--loader",
+                "stream",
+                "--data-root",
+                str(tiny_root),
+            ]
+        )
+        == 0
+    )
     assert checkpoint.load_model(save).config.bottleneck == 2
 
 
 def test_lab_script_non_interactive(trained, tiny_root, tmp_path):
     out = tmp_path / "figs"
-    result = run_script("lab1.py", "-l", trained[0], "--index", 3, "--pair", 0, 1, "--n-steps", 5,
-                        "--out", out, "--no-show", "--data-root", tiny_root)
+    result = run_script(
+        "lab1.py",
+        "-l",
+        trained[0],
+        "--index",
+        3,
+        "--pair",
+        0,
+        1,
+        "--n-steps",
+        5,
+        "--out",
+        out,
+        "--no-show",
+        "--data-root",
+        tiny_root,
+    )
     assert result.returncode == 0, result.stderr
     for name in ("reconstruction.png", "denoising.png", "interpolation.png"):
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
@@ -79,8 +136,15 @@ def test_lab_script_non_interactive(trained, tiny_root, tmp_path):
 
 def test_lab_script_prompts_and_reasks(trained, tiny_root, tmp_path):
     answers = "12\nseven\n999\n4\n5\n"
-    result = run_script("lab1.py", "-l", trained[0], "--data-root", tiny_root, stdin=answers, cwd=tmp_path,
-                        )
+    result = run_script(
+        "lab1.py",
+        "-l",
+        trained[0],
+        "--data-root",
+        tiny_root,
+        stdin=answers,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert "Enter an image index (0-255)" in result.stdout
     assert "'seven' is not a whole number" in result.stdout
@@ -91,20 +155,41 @@ def test_lab_script_prompts_and_reasks(trained, tiny_root, tmp_path):
 def test_lab_runs_a_checkpoint_written_by_the_labs_own_code(tiny_root, tmp_path):
     path = tmp_path / "lab.pth"
     torch.save(autoencoderMLP4Layer(N_bottleneck=8).state_dict(), path)
-    assert script_main("lab", ["-l", str(path), "--index", "0", "--pair", "1", "2", "--no-show",
-                               "--out", str(tmp_path / "o"), "--data-root", str(tiny_root)]) == 0
+    assert (
+        script_main(
+            "lab",
+            [
+                "-l",
+                str(path),
+                "--index",
+                "0",
+                "--pair",
+                "1",
+                "2",
+                "--no-show",
+                "--out",
+                str(tmp_path / "o"),
+                "--data-root",
+                str(tiny_root),
+            ],
+        )
+        == 0
+    )
 
 
-@pytest.mark.parametrize("args,words", [
-    (["-z", "0"], ["-z", "at least 1"]),
-    (["-e", "0"], ["-e", "at least 1"]),
-    (["-b", "-1"], ["-b", "at least 1"]),
-    (["-b", "ten"], ["-b", "not a whole number"]),
-    (["--lr", "-0.1"], ["--lr"]),
-    (["--precision", "fp8"], ["--precision", "invalid choice"]),
-    (["-s", "/no/such/dir/m.pth"], ["does not exist"]),
-    (["-p", "/no/such/dir/loss.png"], ["does not exist"]),
-])
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["-z", "0"], ["-z", "at least 1"]),
+        (["-e", "0"], ["-e", "at least 1"]),
+        (["-b", "-1"], ["-b", "at least 1"]),
+        (["-b", "ten"], ["-b", "not a whole number"]),
+        (["--lr", "-0.1"], ["--lr"]),
+        (["--precision", "fp8"], ["--precision", "invalid choice"]),
+        (["-s", "/no/such/dir/m.pth"], ["does not exist"]),
+        (["-p", "/no/such/dir/loss.png"], ["does not exist"]),
+    ],
+)
 def test_train_bad_flags(tiny_root, tmp_path, args, words):
     base = ["-e", "1", "-s", str(tmp_path / "m.pth"), "--data-root", str(tiny_root)]
     result = run_script("train.py", *base, *args)
@@ -124,23 +209,27 @@ def test_lab_bad_inputs(trained, tiny_root, tmp_path):
     assert_one_line_error(run_script("lab1.py", "-l", tmp_path / "none.pth", *base), "not found")
     (tmp_path / "junk.pth").write_text("junk")
     assert_one_line_error(run_script("lab1.py", "-l", tmp_path / "junk.pth", *base), "not a readable")
-    assert_one_line_error(run_script("lab1.py", "-l", trained[0], "--index", 256, "--pair", 0, 1, *base),
-                          "outside", "0-255")
-    assert_one_line_error(run_script("lab1.py", "-l", trained[0], "--index", 0, "--pair", 0, 1,
-                                     "--out", "/no/such/dir/figs", *base), "does not exist")
+    assert_one_line_error(
+        run_script("lab1.py", "-l", trained[0], "--index", 256, "--pair", 0, 1, *base), "outside", "0-255"
+    )
+    assert_one_line_error(
+        run_script("lab1.py", "-l", trained[0], "--index", 0, "--pair", 0, 1, "--out", "/no/such/dir/figs", *base),
+        "does not exist",
+    )
     assert_one_line_error(run_script("lab1.py", "-l", trained[0], *base, stdin=""), "--index")
 
 
 def test_checkpoint_of_another_image_size(tiny_root, tmp_path):
     path = tmp_path / "small.pth"
     torch.save(autoencoderMLP4Layer(N_input=100, N_output=100).state_dict(), path)
-    result = run_script("lab1.py", "-l", path, "--index", 0, "--pair", 0, 1, "--no-show",
-                        "--data-root", tiny_root)
+    result = run_script("lab1.py", "-l", path, "--index", 0, "--pair", 0, 1, "--no-show", "--data-root", tiny_root)
     assert_one_line_error(result, "100 pixels")
 
 
-@pytest.mark.parametrize("failure", [OSError("network unreachable"),
-                                     urllib.error.URLError("[Errno -3] Temporary failure in name resolution")])
+@pytest.mark.parametrize(
+    "failure",
+    [OSError("network unreachable"), urllib.error.URLError("[Errno -3] Temporary failure in name resolution")],
+)
 def test_missing_data_offline_says_where_files_go(tmp_path, monkeypatch, capsys, failure):
     """The download is made to fail here, so the test does not depend on this machine's network."""
     attempts = []

@@ -7,15 +7,15 @@ graph replays themselves need a GPU and are skipped without one.
 import pytest
 import torch
 
-from aelab.training.cuda_graph import GraphedStep, make_capturable, portable_state, warm_up_and_undo
 from aelab.models import families
-from aelab.training.fused_step import FusedStep
-from aelab.training.fused_vae_step import FusedVAEStep
 from aelab.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
-from aelab.training.runtime import make_runtime
 from aelab.training.batches import MemoryBatches
 from aelab.training.config import TrainConfig
+from aelab.training.cuda_graph import GraphedStep, make_capturable, portable_state, warm_up_and_undo
+from aelab.training.fused_step import FusedStep
+from aelab.training.fused_vae_step import FusedVAEStep
 from aelab.training.plain_loop import make_optimizer
+from aelab.training.runtime import make_runtime
 from aelab.training.trainer import Trainer
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

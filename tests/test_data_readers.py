@@ -5,13 +5,12 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+from image_files import SIDE, class_folder, pooled, refused, save
 from PIL import Image
 
 from aelab.data import folders
 from aelab.data.arrays import read_npy, read_npz
 from aelab.data.folders import read_folder
-
-from image_files import SIDE, class_folder, pooled, refused, save
 
 RGB_PIXEL, RGB_LUMA = (200, 100, 50), 124  # 0.299*200 + 0.587*100 + 0.114*50 = 124.2
 DARK_PIXEL, DARK_LUMA = (10, 20, 30), 18  # 2.99 + 11.74 + 3.42 = 18.15
@@ -66,8 +65,13 @@ def test_jpeg_bmp_gif_and_16_bit_png(tmp_path):
 
 def test_npz_uint8_with_test_split_and_labels(tmp_path):
     x_train = np.arange(4 * 5 * 6, dtype=np.uint8).reshape(4, 5, 6)
-    np.savez(tmp_path / "d.npz", x_train=x_train, y_train=np.array([7, 3, 7, 3]),
-             x_test=x_train[:2], y_test=np.array([[3], [9]]))  # Keras' CIFAR keeps labels as N x 1
+    np.savez(
+        tmp_path / "d.npz",
+        x_train=x_train,
+        y_train=np.array([7, 3, 7, 3]),
+        x_test=x_train[:2],
+        y_test=np.array([[3], [9]]),
+    )  # Keras' CIFAR keeps labels as N x 1
     splits = read_npz(tmp_path / "d.npz")
     assert splits.train_images.shape == (4, 1, 5, 6) and np.array_equal(splits.train_images[:, 0], x_train)
     assert splits.class_names == ("3", "7", "9")
@@ -161,8 +165,12 @@ def test_folders_refused_in_one_line(tmp_path):
 def test_arrays_refused_in_one_line(tmp_path):
     np.savez(tmp_path / "keys.npz", images=np.zeros((2, 2, 2)), labels=np.zeros(2))
     refused("has no x_train array (it holds: images, labels)", read_npz, tmp_path / "keys.npz")
-    for name, x in [("nan", np.full((2, 2, 2), np.nan)), ("big", np.full((2, 2, 2), 1.5)),
-                    ("int", np.full((2, 2, 2), 256)), ("shape", np.zeros((2, 1, 5, 5)))]:
+    for name, x in [
+        ("nan", np.full((2, 2, 2), np.nan)),
+        ("big", np.full((2, 2, 2), 1.5)),
+        ("int", np.full((2, 2, 2), 256)),
+        ("shape", np.zeros((2, 1, 5, 5))),
+    ]:
         np.save(tmp_path / f"{name}.npy", x)
     refused("NaN", read_npy, tmp_path / "nan.npy")
     refused("float pixels must be 0-1", read_npy, tmp_path / "big.npy")
@@ -182,8 +190,8 @@ def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
     """A PNG file's chunks as (type, data), its signature left out."""
     chunks, pos = [], len(folders.PNG_SIGNATURE)
     while pos < len(data):
-        length = int.from_bytes(data[pos:pos + 4], "big")
-        chunks.append((data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]))
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        chunks.append((data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]))
         pos += length + 12
     return chunks
 

@@ -4,14 +4,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
+from train_runs import CONSOLE_SCRIPT, assert_same_run, our_error_lines, run_state, torchrun, train_here
 
+from aelab.errors import UserError
 from aelab.training import checkpoint
 from aelab.training.batches import Shares
 from aelab.training.distributed import SingleProcess, from_env, local_device
-from aelab.errors import UserError
-
-from train_runs import CONSOLE_SCRIPT, assert_same_run, our_error_lines, run_state, torchrun, train_here
 
 
 @given(n=st.integers(1, 500), world_size=st.integers(1, 9))
@@ -39,10 +39,13 @@ def test_single_process_outside_torchrun(monkeypatch):
     assert dist.all_reduce_mean(value) is value and dist.shared_seed(None) is None
 
 
-@pytest.mark.parametrize("env,words", [
-    ({"WORLD_SIZE": "two"}, "torchrun's environment"),
-    ({"WORLD_SIZE": "2"}, "torchrun's environment"),  # RANK and LOCAL_RANK missing
-])
+@pytest.mark.parametrize(
+    "env,words",
+    [
+        ({"WORLD_SIZE": "two"}, "torchrun's environment"),
+        ({"WORLD_SIZE": "2"}, "torchrun's environment"),  # RANK and LOCAL_RANK missing
+    ],
+)
 def test_broken_torchrun_environment(monkeypatch, env, words):
     for name in ("RANK", "LOCAL_RANK"):
         monkeypatch.delenv(name, raising=False)
@@ -99,5 +102,5 @@ def test_global_batch_smaller_than_the_process_count(tiny_root, tmp_path):
     assert result.returncode != 0
     lines = our_error_lines(result.stderr)
     assert len(lines) == 1 and "-b 1 is the global batch" in lines[0], result.stderr[-2000:]
-    assert "Traceback" not in "\n".join(l for l in result.stderr.splitlines() if l.startswith("[rank"))
+    assert "Traceback" not in "\n".join(line for line in result.stderr.splitlines() if line.startswith("[rank"))
     assert not (tmp_path / "m.pth").exists()

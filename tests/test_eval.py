@@ -5,18 +5,17 @@ import math
 
 import pytest
 import torch
+from conftest import REPO, make_digits, write_idx
 
-from aelab.training import checkpoint
-from aelab.cli import main, script_main
-from aelab.data.images import load_images
-from aelab.errors import UserError
 from aelab.analysis.evaluation import evaluate, mean_ssim, model_reconstructor
 from aelab.analysis.inference import psnr_per_image
-from aelab.data.noise import noisy_copy, seeded
-from aelab.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
 from aelab.analysis.pca import PCAReconstructor, fit_pca
-
-from conftest import REPO, write_idx, make_digits
+from aelab.cli import main, script_main
+from aelab.data.images import load_images
+from aelab.data.noise import noisy_copy, seeded
+from aelab.errors import UserError
+from aelab.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
+from aelab.training import checkpoint
 
 
 def run_cli(capsys, *argv):
@@ -99,8 +98,20 @@ def test_eval_prints_tables_and_writes_json(tiny_root, tiny_checkpoint, tmp_path
     init_lab_weights(other)
     checkpoint.save(tmp_path / "other.pth", other)
     out = tmp_path / "eval.json"
-    code, stdout, err = run_cli(capsys, "eval", "-l", tiny_checkpoint, "--compare-to", tmp_path / "other.pth",
-                                "--json", out, "--data-root", tiny_root, "--device", "cpu")
+    code, stdout, err = run_cli(
+        capsys,
+        "eval",
+        "-l",
+        tiny_checkpoint,
+        "--compare-to",
+        tmp_path / "other.pth",
+        "--json",
+        out,
+        "--data-root",
+        tiny_root,
+        "--device",
+        "cpu",
+    )
     assert code == 0, err
     assert "| PSNR (dB) |" in stdout and "gain of tiny over other (dB)" in stdout and "PCA-4" in stdout
     data = json.loads(out.read_text())
@@ -118,8 +129,17 @@ def test_eval_prints_tables_and_writes_json(tiny_root, tiny_checkpoint, tmp_path
     run_cli(capsys, "eval", "-l", tiny_checkpoint, "--json", tmp_path / "again.json", "--data-root", tiny_root)
     again = json.loads((tmp_path / "again.json").read_text())
     assert again["denoising"][2]["denoised_psnr"]["tiny"] == data["denoising"][2]["denoised_psnr"]["tiny"]
-    code, stdout, _ = run_cli(capsys, "eval", "-l", tiny_checkpoint, "--json", tmp_path / "clipped.json",
-                              "--data-root", tiny_root, "--clip-noise")
+    code, stdout, _ = run_cli(
+        capsys,
+        "eval",
+        "-l",
+        tiny_checkpoint,
+        "--json",
+        tmp_path / "clipped.json",
+        "--data-root",
+        tiny_root,
+        "--clip-noise",
+    )
     clipped = json.loads((tmp_path / "clipped.json").read_text())
     assert code == 0 and "clipped to [0, 1]" in stdout and "clipped" in clipped["conventions"]["noise"]
     assert clipped["denoising"][2]["noisy_psnr"] > data["denoising"][2]["noisy_psnr"]
@@ -139,11 +159,14 @@ def test_eval_refuses_a_checkpoint_for_another_image_size(tmp_path, capsys):
     assert_one_line_error(code, err, "784-pixel", "196")
 
 
-@pytest.mark.parametrize("argv, words", [
-    (["--noise-std", "-0.1"], ["noise-std", "-0.1"]),
-    (["--noise-std", "0.1", "abc"], ["noise-std", "abc"]),
-    (["--pca-components", "0"], ["pca-components"]),
-])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--noise-std", "-0.1"], ["noise-std", "-0.1"]),
+        (["--noise-std", "0.1", "abc"], ["noise-std", "abc"]),
+        (["--pca-components", "0"], ["pca-components"]),
+    ],
+)
 def test_eval_bad_options_are_one_line_exit_2(tiny_root, tiny_checkpoint, capsys, argv, words):
     code, _, err = run_cli(capsys, "eval", "-l", tiny_checkpoint, "--data-root", tiny_root, *argv)
     assert_one_line_error(code, err, *words)
@@ -152,8 +175,9 @@ def test_eval_bad_options_are_one_line_exit_2(tiny_root, tiny_checkpoint, capsys
 def test_eval_missing_or_self_compared_checkpoint_is_one_line(tiny_root, tiny_checkpoint, tmp_path, capsys):
     code, _, err = run_cli(capsys, "eval", "-l", tmp_path / "nope.pth", "--data-root", tiny_root)
     assert_one_line_error(code, err, "not found")
-    code, _, err = run_cli(capsys, "eval", "-l", tiny_checkpoint, "--compare-to", tiny_checkpoint,
-                           "--data-root", tiny_root)
+    code, _, err = run_cli(
+        capsys, "eval", "-l", tiny_checkpoint, "--compare-to", tiny_checkpoint, "--data-root", tiny_root
+    )
     assert_one_line_error(code, err, "--compare-to")
 
 
@@ -171,8 +195,26 @@ def test_pca_baseline_on_real_mnist_matches_the_reference(real_root):
 
 def test_eval_names_how_each_model_was_noised(tiny_root, tmp_path, capsys):
     noised = tmp_path / "noised.pth"
-    assert script_main("train", ["-z", "4", "-e", "1", "-s", str(noised), "--data-root", str(tiny_root),
-                                 "--train-noise", "0.2", "--clip-noise", "--no-progress"]) == 0
+    assert (
+        script_main(
+            "train",
+            [
+                "-z",
+                "4",
+                "-e",
+                "1",
+                "-s",
+                str(noised),
+                "--data-root",
+                str(tiny_root),
+                "--train-noise",
+                "0.2",
+                "--clip-noise",
+                "--no-progress",
+            ],
+        )
+        == 0
+    )
     out = tmp_path / "eval.json"
     code, stdout, err = run_cli(capsys, "eval", "-l", noised, "--json", out, "--data-root", tiny_root)
     assert code == 0, err

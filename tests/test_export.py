@@ -5,6 +5,7 @@ import sys
 
 import pytest
 import torch
+from test_eval import assert_one_line_error, run_cli
 
 from aelab.cli import script_main
 from aelab.data.images import load_images
@@ -13,12 +14,14 @@ from aelab.models.config import FAMILIES, ModelConfig
 from aelab.training import checkpoint
 from aelab.training.exported import CONFIG_FILE, DECODER_FILE, ENCODER_FILE, WEIGHTS_FILE
 
-from test_eval import assert_one_line_error, run_cli
-
 ONNX_TOLERANCE = 1e-5
 N_REAL_IMAGES = 1000
-SHAPES = {"mlp": dict(bottleneck=4), "conv": dict(conv_channels=(8, 16), hidden=64, bottleneck=4),
-          "vae": dict(hidden=64, bottleneck=4), "conv-vae": dict(conv_channels=(8, 16), hidden=64, bottleneck=4)}
+SHAPES = {
+    "mlp": dict(bottleneck=4),
+    "conv": dict(conv_channels=(8, 16), hidden=64, bottleneck=4),
+    "vae": dict(hidden=64, bottleneck=4),
+    "conv-vae": dict(conv_channels=(8, 16), hidden=64, bottleneck=4),
+}
 
 
 def saved_model(path, family="mlp"):
@@ -34,6 +37,7 @@ def export(capsys, *argv):
 @pytest.mark.parametrize("family", FAMILIES)
 def test_onnx_graphs_agree_with_pytorch_on_real_test_images(real_root, tmp_path, capsys, family):
     import onnxruntime as ort  # the onnx extra: a missing one is an error, never a skip
+
     path = saved_model(tmp_path / "m.pth", family)
     assert export(capsys, "-l", path, "--out", tmp_path / "out")[0] == 0
     model = checkpoint.load_model(path)
@@ -63,8 +67,29 @@ def test_an_exported_folder_loads_back_tensor_for_tensor(tmp_path, capsys, famil
 
 def test_the_lab_on_an_export_draws_the_same_figures_bit_for_bit(tiny_root, tmp_path, capsys):
     path = tmp_path / "MLP.pth"
-    assert script_main("train", ["-z", "3", "--hidden", "16", "-e", "2", "-b", "64", "--seed", "0", "-s", str(path),
-                                 "--data-root", str(tiny_root), "--no-progress"]) == 0
+    assert (
+        script_main(
+            "train",
+            [
+                "-z",
+                "3",
+                "--hidden",
+                "16",
+                "-e",
+                "2",
+                "-b",
+                "64",
+                "--seed",
+                "0",
+                "-s",
+                str(path),
+                "--data-root",
+                str(tiny_root),
+                "--no-progress",
+            ],
+        )
+        == 0
+    )
     assert export(capsys, "-l", path, "--out", tmp_path / "MLP")[0] == 0
     config = json.loads((tmp_path / "MLP" / CONFIG_FILE).read_text())
     assert config["data"]["dataset"] == "mnist" and config["model"]["bottleneck"] == 3

@@ -5,10 +5,11 @@ import math
 
 import pytest
 import torch
+from test_eval import assert_one_line_error, run_cli
 
-from aelab.cli import script_main
 from aelab.analysis import likelihood as likelihood_module
 from aelab.analysis.likelihood import likelihood
+from aelab.cli import script_main
 from aelab.data.images import load_images
 from aelab.models import families
 from aelab.models.config import FAMILIES, ModelConfig
@@ -18,11 +19,12 @@ from aelab.training.config import TrainConfig
 from aelab.training.plain_loop import train_plain
 from aelab.training.runtime import make_runtime
 
-from test_eval import assert_one_line_error, run_cli
-
 SMALL = {"mlp": [], "conv": ["--conv-channels", "4,8"], "vae": [], "conv-vae": ["--conv-channels", "4,8"]}
-SHAPES = [dict(), dict(conv_channels=(3, 5, 7), image_shape=(3, 16, 24), input_dim=1152, output_dim=1152),
-          dict(depth=3, image_shape=(1, 8, 8), input_dim=64, output_dim=64)]
+SHAPES = [
+    dict(),
+    dict(conv_channels=(3, 5, 7), image_shape=(3, 16, 24), input_dim=1152, output_dim=1152),
+    dict(depth=3, image_shape=(1, 8, 8), input_dim=64, output_dim=64),
+]
 
 
 def config_of(family: str, **shape) -> ModelConfig:
@@ -77,23 +79,47 @@ def test_sampling_is_seeded_and_temperature_scales_the_codes():
     first = model.sample(4, 1.0, torch.Generator().manual_seed(3))
     assert torch.equal(first, model.sample(4, 1.0, torch.Generator().manual_seed(3)))
     assert not torch.equal(first, model.sample(4, 0.5, torch.Generator().manual_seed(3)))
-    assert torch.equal(model.sample(2, 1e-30, torch.Generator().manual_seed(3)),
-                       model.decode(torch.zeros(2, 2)))
+    assert torch.equal(model.sample(2, 1e-30, torch.Generator().manual_seed(3)), model.decode(torch.zeros(2, 2)))
 
 
 @pytest.mark.parametrize("family, extra", [("conv", []), ("vae", ["--binarize", "--step", "autograd"])])
 def test_the_trainer_runs_the_plain_loop_for_other_families(tiny_root, tmp_path, family, extra):
     path = tmp_path / f"{family}.pth"
-    assert script_main("train", ["--model", family, "-z", "3", "--hidden", "16", "-e", "2", "-b", "64", "--seed", "0",
-                                 "-s", str(path), "--data-root", str(tiny_root), "--no-progress",
-                                 *SMALL[family], *extra]) == 0
+    assert (
+        script_main(
+            "train",
+            [
+                "--model",
+                family,
+                "-z",
+                "3",
+                "--hidden",
+                "16",
+                "-e",
+                "2",
+                "-b",
+                "64",
+                "--seed",
+                "0",
+                "-s",
+                str(path),
+                "--data-root",
+                str(tiny_root),
+                "--no-progress",
+                *SMALL[family],
+                *extra,
+            ],
+        )
+        == 0
+    )
     saved = checkpoint.load_model(path)
     state = checkpoint.load_run_state(path)
     torch.manual_seed(0)
     plain = make_runtime("cpu").place(families.build(saved.config))  # the trainer's layout (channels-last for conv)
     train_set = load_images("mnist", tiny_root, train=True)
-    losses = train_plain(plain, train_set.floats(), TrainConfig.from_dict(state["train_config"]),
-                         torch.Generator().manual_seed(0))
+    losses = train_plain(
+        plain, train_set.floats(), TrainConfig.from_dict(state["train_config"]), torch.Generator().manual_seed(0)
+    )
     # the trainer sums an epoch's losses on the device in float32, the plain loop in Python floats
     assert losses == pytest.approx(state["history"]["losses"], rel=1e-6)
     for name, tensor in plain.state_dict().items():
@@ -101,9 +127,28 @@ def test_the_trainer_runs_the_plain_loop_for_other_families(tiny_root, tmp_path,
 
 
 def train_family(root, path, family, *extra):
-    return script_main("train", ["--model", family, "-z", "3", "--hidden", "16", "-b", "64", "--seed", "0",
-                                 "-s", str(path), "--data-root", str(root), "--no-progress", *SMALL[family],
-                                 *map(str, extra)])
+    return script_main(
+        "train",
+        [
+            "--model",
+            family,
+            "-z",
+            "3",
+            "--hidden",
+            "16",
+            "-b",
+            "64",
+            "--seed",
+            "0",
+            "-s",
+            str(path),
+            "--data-root",
+            str(root),
+            "--no-progress",
+            *SMALL[family],
+            *map(str, extra),
+        ],
+    )
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -119,8 +164,25 @@ def test_every_family_trains_resumes_and_goes_through_every_command(tiny_root, t
     capsys.readouterr()
 
     figures = tmp_path / "lab"
-    assert script_main("lab", ["-l", str(straight), "--data-root", str(tiny_root), "--out", str(figures),
-                               "--index", "1", "--pair", "2", "3"]) == 0
+    assert (
+        script_main(
+            "lab",
+            [
+                "-l",
+                str(straight),
+                "--data-root",
+                str(tiny_root),
+                "--out",
+                str(figures),
+                "--index",
+                "1",
+                "--pair",
+                "2",
+                "3",
+            ],
+        )
+        == 0
+    )
     assert len(list(figures.glob("*.png"))) >= 3
     code, out, err = run_cli(capsys, "eval", "-l", straight, "--data-root", tiny_root, "--iw-samples", "4")
     assert code == 0, err
@@ -142,8 +204,7 @@ def channels_last(model) -> bool:
     return weight.is_contiguous(memory_format=torch.channels_last)
 
 
-def test_eval_scores_a_conv_vae_in_channels_last_as_the_stored_layout_does(tiny_root, tmp_path, capsys,
-                                                                           monkeypatch):
+def test_eval_scores_a_conv_vae_in_channels_last_as_the_stored_layout_does(tiny_root, tmp_path, capsys, monkeypatch):
     path, report = tmp_path / "convvae.pth", tmp_path / "eval.json"
     assert train_family(tiny_root, path, "conv-vae", "-e", "1") == 0
     layouts = []
@@ -153,8 +214,7 @@ def test_eval_scores_a_conv_vae_in_channels_last_as_the_stored_layout_does(tiny_
         return likelihood(model, *args, **kwargs)
 
     monkeypatch.setattr(likelihood_module, "likelihood", spied)
-    code, _, err = run_cli(capsys, "eval", "-l", path, "--data-root", tiny_root, "--iw-samples", "5",
-                           "--json", report)
+    code, _, err = run_cli(capsys, "eval", "-l", path, "--data-root", tiny_root, "--iw-samples", "5", "--json", report)
     assert code == 0 and layouts == [True], err
     scored = json.loads(report.read_text())["likelihood"]["convvae"]
     model = checkpoint.load_model(path)  # the layout it was stored in: contiguous
@@ -164,29 +224,38 @@ def test_eval_scores_a_conv_vae_in_channels_last_as_the_stored_layout_does(tiny_
     assert scored["negative_elbo"] == pytest.approx(direct.negative_elbo, rel=1e-5)
 
 
-@pytest.mark.parametrize("argv, words", [
-    (["--model", "vae", "--beta", "-1"], ["--beta"]),
-    (["--model", "vae", "--beta", "nan"], ["--beta"]),
-    (["--model", "conv", "--likelihood", "gaussian"], ["--likelihood", "conv"]),
-    (["--model", "mlp", "--beta", "2"], ["--beta"]),
-    (["--model", "vae", "--loss", "mse"], ["ELBO", "--likelihood"]),
-    (["--model", "mlp", "--loss", "elbo"], ["elbo"]),
-    (["--model", "vae", "--code-activation", "relu"], ["posterior mean"]),
-    (["--model", "conv", "--conv-channels", "4,8,16"], ["divisible by 8", "28x28", "32 32"]),
-    (["--model", "mlp", "--depth", "2"], ["depth"]),
-    (["--model", "mlp", "--conv-channels", "4"], ["conv_channels"]),
-    (["--model", "conv-vae", "--step", "fused"], ["--step fused", "conv-vae"]),
-    (["--model", "vae", "--step", "fused", "--precision", "bf16"], ["--step fused", "bf16"]),
-])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--model", "vae", "--beta", "-1"], ["--beta"]),
+        (["--model", "vae", "--beta", "nan"], ["--beta"]),
+        (["--model", "conv", "--likelihood", "gaussian"], ["--likelihood", "conv"]),
+        (["--model", "mlp", "--beta", "2"], ["--beta"]),
+        (["--model", "vae", "--loss", "mse"], ["ELBO", "--likelihood"]),
+        (["--model", "mlp", "--loss", "elbo"], ["elbo"]),
+        (["--model", "vae", "--code-activation", "relu"], ["posterior mean"]),
+        (["--model", "conv", "--conv-channels", "4,8,16"], ["divisible by 8", "28x28", "32 32"]),
+        (["--model", "mlp", "--depth", "2"], ["depth"]),
+        (["--model", "mlp", "--conv-channels", "4"], ["conv_channels"]),
+        (["--model", "conv-vae", "--step", "fused"], ["--step fused", "conv-vae"]),
+        (["--model", "vae", "--step", "fused", "--precision", "bf16"], ["--step fused", "bf16"]),
+    ],
+)
 def test_bad_family_options_are_one_line_and_write_nothing(tiny_root, tmp_path, capsys, argv, words):
     code, _, err = run_cli(capsys, "train", "-e", "1", "-s", tmp_path / "m.pth", "--data-root", tiny_root, *argv)
     assert_one_line_error(code, err, *words)
     assert list(tmp_path.iterdir()) == [tmp_path / "data"]
 
 
-@pytest.mark.parametrize("argv, words", [(["-n", "0"], ["-n"]), (["-n", "100000"], ["-n", "at most"]),
-                                         (["--temperature", "0"], ["--temperature"]),
-                                         (["--temperature", "inf"], ["--temperature"])])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["-n", "0"], ["-n"]),
+        (["-n", "100000"], ["-n", "at most"]),
+        (["--temperature", "0"], ["--temperature"]),
+        (["--temperature", "inf"], ["--temperature"]),
+    ],
+)
 def test_bad_sample_options(tmp_path, capsys, argv, words):
     path = tmp_path / "v.pth"
     checkpoint.save(path, families.build(ModelConfig(family="vae", hidden=8, bottleneck=2)))
@@ -230,13 +299,38 @@ def test_a_sweep_puts_every_family_in_one_table_and_plot(tiny_root, tmp_path, ca
     import csv
 
     out = tmp_path / "sweep"
-    code, _, err = run_cli(capsys, "sweep", "-z", "2,3", "-e", "1", "-b", "64", "--seed", "0", "--model", "mlp",
-                           "conv", "vae", "--out", out, "--data-root", tiny_root, "--no-progress")
+    code, _, err = run_cli(
+        capsys,
+        "sweep",
+        "-z",
+        "2,3",
+        "-e",
+        "1",
+        "-b",
+        "64",
+        "--seed",
+        "0",
+        "--model",
+        "mlp",
+        "conv",
+        "vae",
+        "--out",
+        out,
+        "--data-root",
+        tiny_root,
+        "--no-progress",
+    )
     assert code == 0, err
     with open(out / "sweep.csv") as f:
         rows = list(csv.DictReader(f))
     assert [(r["label"], r["bottleneck"]) for r in rows] == [
-        ("lab", "2"), ("lab", "3"), ("conv lab", "2"), ("conv lab", "3"), ("vae lab", "2"), ("vae lab", "3")]
+        ("lab", "2"),
+        ("lab", "3"),
+        ("conv lab", "2"),
+        ("conv lab", "3"),
+        ("vae lab", "2"),
+        ("vae lab", "3"),
+    ]
     assert {p.name for p in out.glob("*.pth")} >= {"MLP.lab.2.pth", "CONV.lab.3.pth", "VAE.lab.2.pth"}
     assert checkpoint.load_model(out / "VAE.lab.3.pth").config.bottleneck == 3
     assert (out / "sweep.png").stat().st_size > 0
@@ -245,8 +339,22 @@ def test_a_sweep_puts_every_family_in_one_table_and_plot(tiny_root, tmp_path, ca
 def test_bench_times_a_family_against_its_tutorial_loop(tiny_root, tmp_path, capsys):
     import json
 
-    code, out, err = run_cli(capsys, "bench", "--model", "vae", "--epochs", "2", "--iw-samples", "3",
-                             "--data-root", tiny_root, "--out", tmp_path, "--device", "cpu")
+    code, out, err = run_cli(
+        capsys,
+        "bench",
+        "--model",
+        "vae",
+        "--epochs",
+        "2",
+        "--iw-samples",
+        "3",
+        "--data-root",
+        tiny_root,
+        "--out",
+        tmp_path,
+        "--device",
+        "cpu",
+    )
     assert code == 0, err
     report = json.loads((tmp_path / "results-vae-lab.json").read_text())
     tutorial, ours = report["rows"]

@@ -2,15 +2,14 @@
 
 import pytest
 import torch
+from test_eval import assert_one_line_error, run_cli
 
-from aelab.training import checkpoint
-from aelab.data.images import load_images
-from aelab.errors import UserError
 from aelab.analysis.config import LATENT_FIGURE_NAMES as FIGURE_NAMES
 from aelab.analysis.latent import pick_examples, project_2d, traversal_codes
+from aelab.data.images import load_images
+from aelab.errors import UserError
 from aelab.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
-
-from test_eval import assert_one_line_error, run_cli
+from aelab.training import checkpoint
 
 
 def test_two_unit_codes_are_drawn_as_they_are_and_wider_ones_projected():
@@ -22,8 +21,11 @@ def test_two_unit_codes_are_drawn_as_they_are_and_wider_ones_projected():
     assert "PC 1" in projection.xlabel and "PCA projection of the 6-D codes" == projection.how
     # A projection onto the plane the codes span keeps every pairwise distance.
     exact = "donot_use_mm_for_euclid_dist"
-    assert torch.allclose(torch.cdist(projection.points, projection.points, compute_mode=exact),
-                          torch.cdist(wide, wide, compute_mode=exact), atol=1e-4)
+    assert torch.allclose(
+        torch.cdist(projection.points, projection.points, compute_mode=exact),
+        torch.cdist(wide, wide, compute_mode=exact),
+        atol=1e-4,
+    )
 
 
 def test_traversal_sweeps_one_unit_between_its_percentiles_and_holds_the_rest_at_the_mean():
@@ -42,7 +44,7 @@ def test_traversal_sweeps_one_unit_between_its_percentiles_and_holds_the_rest_at
 
 def test_examples_are_the_first_test_image_of_each_class(tiny_root):
     images = load_images("mnist", tiny_root, train=False)
-    (a, b), = pick_examples(images, [(3, 7)])
+    ((a, b),) = pick_examples(images, [(3, 7)])
     assert images.labels[a] == 3 and images.labels[b] == 7
     assert not (images.labels[:a] == 3).any() and not (images.labels[:b] == 7).any()
     with pytest.raises(UserError, match="class 12"):
@@ -56,28 +58,46 @@ def test_figures_cli_writes_three_pngs(tiny_root, tmp_path, capsys, bottleneck):
     init_lab_weights(model)
     checkpoint.save(tmp_path / "m.pth", model)
     out = tmp_path / "figs"
-    code, stdout, err = run_cli(capsys, "figures", "-l", tmp_path / "m.pth", "--out", out,
-                                "--data-root", tiny_root, "--pairs", "0-1", "3-8", "--n-steps", "4")
+    code, stdout, err = run_cli(
+        capsys,
+        "figures",
+        "-l",
+        tmp_path / "m.pth",
+        "--out",
+        out,
+        "--data-root",
+        tiny_root,
+        "--pairs",
+        "0-1",
+        "3-8",
+        "--n-steps",
+        "4",
+    )
     assert code == 0, err
     for name in FIGURE_NAMES:
         assert (out / name).read_bytes()[:4] == b"\x89PNG" and f"saved {out / name}" in stdout
 
 
-@pytest.mark.parametrize("argv, words", [
-    (["--pairs", "3-x"], ["pairs", "3-x"]),
-    (["--pairs", "3-99"], ["class 99"]),
-    (["--n-steps", "1"], ["n-steps"]),
-])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--pairs", "3-x"], ["pairs", "3-x"]),
+        (["--pairs", "3-99"], ["class 99"]),
+        (["--n-steps", "1"], ["n-steps"]),
+    ],
+)
 def test_figures_bad_options_are_one_line_exit_2(tiny_root, tiny_checkpoint, tmp_path, capsys, argv, words):
-    code, _, err = run_cli(capsys, "figures", "-l", tiny_checkpoint, "--out", tmp_path / "f",
-                           "--data-root", tiny_root, *argv)
+    code, _, err = run_cli(
+        capsys, "figures", "-l", tiny_checkpoint, "--out", tmp_path / "f", "--data-root", tiny_root, *argv
+    )
     assert_one_line_error(code, err, *words)
 
 
 def test_figures_refuse_a_checkpoint_for_another_image_size(tiny_root, tmp_path, capsys):
     small = MLPAutoencoder(ModelConfig(input_dim=100, output_dim=100, bottleneck=2, image_shape=(1, 10, 10)))
     checkpoint.save(tmp_path / "small.pth", small)
-    code, _, err = run_cli(capsys, "figures", "-l", tmp_path / "small.pth", "--out", tmp_path / "f",
-                           "--data-root", tiny_root)
+    code, _, err = run_cli(
+        capsys, "figures", "-l", tmp_path / "small.pth", "--out", tmp_path / "f", "--data-root", tiny_root
+    )
     assert_one_line_error(code, err, "100-pixel", "784")
     assert not (tmp_path / "f").exists()

@@ -6,11 +6,10 @@ import os
 
 import numpy as np
 import pytest
+from image_files import class_folder, refused, save
 
 from aelab.data import cache, folders
 from aelab.data.folders import read_folder
-
-from image_files import class_folder, refused, save
 
 ONE_SECOND_NS = 10**9
 
@@ -56,10 +55,13 @@ def test_damaged_cache_is_rebuilt(tmp_path, monkeypatch, damage):
     entry = tmp_path / cache.CACHE_FOLDER_NAME
     header, part = next(entry.glob("folder-*.json")), next(entry.glob("folder-*.train_images.npy"))
     fields = json.loads(header.read_text())
-    damages = {"truncate part": lambda: part.write_bytes(part.read_bytes()[:-3]), "drop part": part.unlink,
-               "garbage header": lambda: header.write_bytes(b"\x00{not json"),
-               "old format": lambda: header.write_text(json.dumps({**fields, "format": cache.FORMAT_VERSION - 1})),
-               "foreign header": lambda: header.write_text(json.dumps({**fields, "key": "0" * 64}))}
+    damages = {
+        "truncate part": lambda: part.write_bytes(part.read_bytes()[:-3]),
+        "drop part": part.unlink,
+        "garbage header": lambda: header.write_bytes(b"\x00{not json"),
+        "old format": lambda: header.write_text(json.dumps({**fields, "format": cache.FORMAT_VERSION - 1})),
+        "foreign header": lambda: header.write_text(json.dumps({**fields, "key": "0" * 64})),
+    }
     damages[damage]()
     calls = counting_decoder(monkeypatch)
     rebuilt = read_folder(tmp_path)

@@ -2,12 +2,11 @@
 
 import pytest
 import torch
+from train_runs import run_state, train_here
 
 from aelab.data.noise import add_noise
-from aelab.training.fused_step import FusedStep
 from aelab.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
-
-from train_runs import run_state, train_here
+from aelab.training.fused_step import FusedStep
 
 
 def twin_models(code_activation):

@@ -9,21 +9,32 @@ import time
 import numpy as np
 import pytest
 import torch
+from conftest import REPO, write_idx, write_mnist
+from test_eval import assert_one_line_error, run_cli
 
 from aelab.cli import script_main
 from aelab.files import PathLock, temp_files_of
 from aelab.training import checkpoint
-
-from conftest import REPO, write_idx, write_mnist
-from test_eval import assert_one_line_error, run_cli
 
 HUGE_SEED = "99999999999999999999999"
 LAB_SHAPE = ("-z", "8", "--hidden", "392")  # full-size files: a 16 MB disk cannot take two pairs
 
 
 def train(save, root, *extra, capsys=None):
-    args = ["-e", "1", "-b", "64", "--seed", "0", "--no-progress", "-s", str(save), "--data-root", str(root),
-            *map(str, extra)]
+    args = [
+        "-e",
+        "1",
+        "-b",
+        "64",
+        "--seed",
+        "0",
+        "--no-progress",
+        "-s",
+        str(save),
+        "--data-root",
+        str(root),
+        *map(str, extra),
+    ]
     return run_cli(capsys, "train", *args) if capsys else script_main("train", args)
 
 
@@ -33,13 +44,19 @@ def pair_bytes(path):
 
 # Row 1: the disk fills while a checkpoint is written.
 
+
 @pytest.fixture
 def small_disk(tmp_path):
     """A 16 MB tmpfs (needs root); skipped where it cannot be mounted."""
     mount = tmp_path / "small"
     mount.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)],
-                                           capture_output=True).returncode != 0:
+    if (
+        os.geteuid() != 0
+        or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], capture_output=True
+        ).returncode
+        != 0
+    ):
         pytest.skip("mounting a small tmpfs needs root; the mocked writer test below covers the same path")
     yield mount
     subprocess.run(["umount", str(mount)], check=True)
@@ -53,8 +70,9 @@ def test_a_full_disk_keeps_the_last_pair_and_leaves_no_temp_file(tiny_root, tmp_
     checkpoint.state_path(run).write_bytes(checkpoint.state_path(first).read_bytes())
     before = pair_bytes(run)
     code, _, err = train(run, tiny_root, *LAB_SHAPE, "-e", "2", "--resume", capsys=capsys)
-    assert_one_line_error(code, err, str(run), "no space left on the device", "the last checkpoint written whole is kept",
-                          "--resume")
+    assert_one_line_error(
+        code, err, str(run), "no space left on the device", "the last checkpoint written whole is kept", "--resume"
+    )
     assert pair_bytes(run) == before
     assert sorted(p.name for p in small_disk.iterdir()) == ["MLP.8.pth", "MLP.8.pth.state"]
 
@@ -77,6 +95,7 @@ def test_a_writer_that_fails_midway_keeps_the_last_pair(tiny_root, tmp_path, mon
 
 # Row 5: splits of different image sizes.
 
+
 def test_train_and_test_images_of_different_sizes_are_refused_before_training(tmp_path, capsys):
     root = write_mnist(tmp_path / "data")
     raw = root / "MNIST" / "raw"
@@ -88,8 +107,10 @@ def test_train_and_test_images_of_different_sizes_are_refused_before_training(tm
 
 # Row 7: seeds too large for torch, on every command that takes one.
 
-@pytest.mark.parametrize("command", [
-    ["train", "-e", "1"], ["lab", "-l", "x.pth"], ["eval", "-l", "x.pth"], ["sweep", "-z", "2"], ["bench"]])
+
+@pytest.mark.parametrize(
+    "command", [["train", "-e", "1"], ["lab", "-l", "x.pth"], ["eval", "-l", "x.pth"], ["sweep", "-z", "2"], ["bench"]]
+)
 def test_an_oversized_seed_is_one_line_on_every_command(command, tmp_path, capsys):
     code, _, err = run_cli(capsys, *command, "--seed", HUGE_SEED)
     assert_one_line_error(code, err, "--seed", "must be below")
@@ -97,14 +118,16 @@ def test_an_oversized_seed_is_one_line_on_every_command(command, tmp_path, capsy
 
 # Row 8: sizes that do not fit.
 
+
 def test_a_code_too_large_for_memory_names_the_flag_to_lower(tiny_root, tmp_path, capsys):
     code, _, err = train(tmp_path / "m.pth", tiny_root, "-z", "600000000", capsys=capsys)
     assert_one_line_error(code, err, "GiB", "-z")
     assert not (tmp_path / "m.pth").exists()
 
 
-@pytest.mark.parametrize("command", [["lab", "-l", "x.pth", "--index", "0", "--pair", "0", "1"],
-                                     ["figures", "-l", "x.pth"]])
+@pytest.mark.parametrize(
+    "command", [["lab", "-l", "x.pth", "--index", "0", "--pair", "0", "1"], ["figures", "-l", "x.pth"]]
+)
 def test_n_steps_has_a_sensible_maximum(command, capsys):
     code, _, err = run_cli(capsys, *command, "--n-steps", "1000000000")
     assert_one_line_error(code, err, "--n-steps", "at most 64")
@@ -123,11 +146,27 @@ def test_running_out_of_memory_anywhere_is_one_line_naming_the_flags(tiny_root, 
 
 # Row 9: Ctrl-C while the command starts.
 
+
 @pytest.mark.parametrize("delay", [0.3, 0.6, 0.9, 1.4])
 def test_ctrl_c_during_start_up_exits_130_with_one_line(tiny_root, tmp_path, delay):
-    process = subprocess.Popen([sys.executable, str(REPO / "train.py"), "-e", "50", "-b", "64", "--no-progress",
-                                "-s", str(tmp_path / "m.pth"), "--data-root", str(tiny_root)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(REPO / "train.py"),
+            "-e",
+            "50",
+            "-b",
+            "64",
+            "--no-progress",
+            "-s",
+            str(tmp_path / "m.pth"),
+            "--data-root",
+            str(tiny_root),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(delay)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
@@ -157,9 +196,24 @@ run_script("train", "train.py")
 
 
 def test_ctrl_c_inside_torchs_import_waits_for_it_then_exits_130(tiny_root, tmp_path):
-    done = subprocess.run([sys.executable, "-c", CTRL_C_INSIDE_TORCH_IMPORT, "-e", "50", "--no-progress",
-                           "-s", str(tmp_path / "m.pth"), "--data-root", str(tiny_root)],
-                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            CTRL_C_INSIDE_TORCH_IMPORT,
+            "-e",
+            "50",
+            "--no-progress",
+            "-s",
+            str(tmp_path / "m.pth"),
+            "--data-root",
+            str(tiny_root),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
     assert done.returncode == 130 and done.stderr.strip() == "train.py: interrupted", done.stderr
     assert done.stdout.strip() == "torch loaded: True" and not (tmp_path / "m.pth").exists()
 
@@ -185,15 +239,18 @@ from aelab import launch
 """
 
 
-@pytest.mark.parametrize("call, prog", [("launch.run_script('train', prog='train.py')", "train.py"),
-                                        ("launch.main()", "aelab")])
+@pytest.mark.parametrize(
+    "call, prog", [("launch.run_script('train', prog='train.py')", "train.py"), ("launch.main()", "aelab")]
+)
 def test_ctrl_c_while_the_package_loads_exits_130_with_one_line(call, prog):
-    result = subprocess.run([sys.executable, "-c", INTERRUPTED_IMPORT.format(call=call)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", INTERRUPTED_IMPORT.format(call=call)], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 130 and result.stderr == f"{prog}: interrupted\n", result.stderr
 
 
 # Rows 10-12: temp files, two runs, a finished run.
+
 
 def test_stale_temp_files_of_a_killed_run_are_removed_by_the_next(tiny_root, tmp_path):
     run = tmp_path / "MLP.4.pth"
@@ -217,9 +274,17 @@ def test_a_second_run_on_the_same_checkpoint_is_refused_at_once(tiny_root, tmp_p
 
 def test_a_crashed_run_leaves_no_lock(tiny_root, tmp_path):
     run = tmp_path / "MLP.4.pth"
-    holder = subprocess.Popen([sys.executable, "-c", f"from aelab.files import PathLock\n"
-                               f"PathLock({str(run)!r}, '-s').__enter__()\nprint('locked', flush=True)\n"
-                               "import time; time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"from aelab.files import PathLock\n"
+            f"PathLock({str(run)!r}, '-s').__enter__()\nprint('locked', flush=True)\n"
+            "import time; time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout.readline().strip() == "locked"
     holder.kill()  # as kill -9 would: no clean-up runs
     holder.wait()
@@ -249,6 +314,7 @@ def test_the_advice_when_the_run_state_is_missing_keeps_the_weights(tiny_root, t
 
 
 # Row 13: data in the wrong place or the wrong form.
+
 
 def test_a_folder_where_an_idx_file_should_be(tmp_path, capsys):
     root = write_mnist(tmp_path / "data")
@@ -292,6 +358,7 @@ def test_a_wrong_idx_magic_number_is_named(tmp_path, capsys):
 
 
 # Row 15.
+
 
 def test_a_negative_learning_rate_asks_for_more_than_zero(capsys):
     code, _, err = run_cli(capsys, "train", "--lr", "-1")

@@ -11,17 +11,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings, strategies as st
+from conftest import REPO, write_mnist
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from train_runs import RUN_TIMEOUT_S, child_env, our_error_lines, train_args, train_command, train_here
 
-from aelab.training import checkpoint, resume
-from aelab.cli import args as arg_types, script_main
+from aelab.cli import args as arg_types
+from aelab.cli import script_main
 from aelab.data import datasets as datasets_module
 from aelab.data.images import load_images
 from aelab.errors import UserError
+from aelab.training import checkpoint, resume
 from aelab.training.config import TrainConfig
-
-from conftest import REPO, write_mnist
-from train_runs import RUN_TIMEOUT_S, child_env, our_error_lines, train_args, train_command, train_here
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -65,18 +66,35 @@ def test_code_running_pickles_are_refused_not_run(saved_run, tiny_root, tmp_path
     assert_one_line(result, "refusing to load", "could run code")
     evil = tmp_path / "evil.pth"
     torch.save({"fc1.weight": WritesAFile(marker)}, evil)
-    result = run([sys.executable, str(REPO / "lab1.py"), "-l", str(evil), "--index", "0", "--pair", "0", "1",
-                  "--no-show", "--data-root", str(tiny_root)])
+    result = run(
+        [
+            sys.executable,
+            str(REPO / "lab1.py"),
+            "-l",
+            str(evil),
+            "--index",
+            "0",
+            "--pair",
+            "0",
+            "1",
+            "--no-show",
+            "--data-root",
+            str(tiny_root),
+        ]
+    )
     assert_one_line(result, "could run code", prog="lab1.py")
     assert not marker.exists()
     assert (saved_run.read_bytes(), state.read_bytes()) == before
 
 
-@pytest.mark.parametrize("damage,words", [
-    (lambda b: b[: len(b) // 2], ["not a readable PyTorch checkpoint"]),
-    (lambda b: b[:100] + bytes(len(b) - 100), ["not a readable PyTorch checkpoint"]),
-    (lambda b: b"", ["not a readable PyTorch checkpoint"]),
-])
+@pytest.mark.parametrize(
+    "damage,words",
+    [
+        (lambda b: b[: len(b) // 2], ["not a readable PyTorch checkpoint"]),
+        (lambda b: b[:100] + bytes(len(b) - 100), ["not a readable PyTorch checkpoint"]),
+        (lambda b: b"", ["not a readable PyTorch checkpoint"]),
+    ],
+)
 def test_damaged_run_state_is_refused_and_kept(saved_run, tiny_root, damage, words):
     state = checkpoint.state_path(saved_run)
     state.write_bytes(damage(state.read_bytes()))
@@ -85,12 +103,23 @@ def test_damaged_run_state_is_refused_and_kept(saved_run, tiny_root, damage, wor
     assert (saved_run.read_bytes(), state.read_bytes()) == before
 
 
-@pytest.mark.parametrize("state", [
-    {"epoch": 1},
-    {"epoch": "one", "history": {}, "optimizer": {}, "scheduler": {}, "rng": [], "model": {},
-     "model_config": {}, "train_config": {}},
-    [1, 2, 3],
-])
+@pytest.mark.parametrize(
+    "state",
+    [
+        {"epoch": 1},
+        {
+            "epoch": "one",
+            "history": {},
+            "optimizer": {},
+            "scheduler": {},
+            "rng": [],
+            "model": {},
+            "model_config": {},
+            "train_config": {},
+        },
+        [1, 2, 3],
+    ],
+)
 def test_foreign_run_states_are_refused(saved_run, tiny_root, capsys, state):
     torch.save(state, checkpoint.state_path(saved_run))
     assert train_here(saved_run, tiny_root, "-e", 2, "--resume") == 2
@@ -106,11 +135,14 @@ def test_run_state_of_another_architecture(saved_run, tiny_root, capsys):
     assert "damaged" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("file,damage,words", [
-    ("train-images-idx3-ubyte", lambda b: b"\x00\x00\x09\x03" + b[4:], "IDX"),  # unknown type code
-    ("train-labels-idx1-ubyte", lambda b: b[:8 + 100], "IDX"),  # 100 labels for 256 images
-    ("t10k-images-idx3-ubyte", lambda b: b[:3], "IDX"),
-])
+@pytest.mark.parametrize(
+    "file,damage,words",
+    [
+        ("train-images-idx3-ubyte", lambda b: b"\x00\x00\x09\x03" + b[4:], "IDX"),  # unknown type code
+        ("train-labels-idx1-ubyte", lambda b: b[: 8 + 100], "IDX"),  # 100 labels for 256 images
+        ("t10k-images-idx3-ubyte", lambda b: b[:3], "IDX"),
+    ],
+)
 def test_broken_idx_files(tmp_path, file, damage, words):
     root = write_mnist(tmp_path / "data")
     path = root / "MNIST" / "raw" / file
@@ -122,15 +154,23 @@ def test_broken_idx_files(tmp_path, file, damage, words):
 
 # Property-based: no input makes a validator or loader fail any way but a UserError.
 
-FLAG_VALUES = st.one_of(st.text(max_size=12), st.integers(-2**70, 2**70).map(str),
-                        st.floats(allow_nan=True, allow_infinity=True).map(repr),
-                        st.sampled_from(["0", "-0", "1e309", "nan", "-inf", "0x10", "1_000", " 7 ", "٣"]))
+FLAG_VALUES = st.one_of(
+    st.text(max_size=12),
+    st.integers(-(2**70), 2**70).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.sampled_from(["0", "-0", "1e309", "nan", "-inf", "0x10", "1_000", " 7 ", "٣"]),
+)
 
 
 @given(text=FLAG_VALUES)
 def test_argument_types_accept_or_explain(text):
-    for convert in (arg_types.positive_int, arg_types.non_negative_int, arg_types.seed,
-                    arg_types.positive_float, arg_types.non_negative_float):
+    for convert in (
+        arg_types.positive_int,
+        arg_types.non_negative_int,
+        arg_types.seed,
+        arg_types.positive_float,
+        arg_types.non_negative_float,
+    ):
         try:
             value = convert(text)
         except argparse.ArgumentTypeError as err:
@@ -148,10 +188,29 @@ def reach_data(*args, **kwargs):
 
 
 @FUZZ
-@given(flag=st.sampled_from(["-z", "-e", "-b", "--seed", "--hidden", "--lr", "--weight-decay", "--train-noise",
-                             "--device", "--precision", "--loader", "--recipe", "--loss", "--schedule",
-                             "--code-activation", "--dataset"]),
-       value=FLAG_VALUES)
+@given(
+    flag=st.sampled_from(
+        [
+            "-z",
+            "-e",
+            "-b",
+            "--seed",
+            "--hidden",
+            "--lr",
+            "--weight-decay",
+            "--train-noise",
+            "--device",
+            "--precision",
+            "--loader",
+            "--recipe",
+            "--loss",
+            "--schedule",
+            "--code-activation",
+            "--dataset",
+        ]
+    ),
+    value=FLAG_VALUES,
+)
 def test_every_train_flag_value_is_accepted_or_refused_in_one_line(flag, value, monkeypatch, capsys):
     monkeypatch.setattr(datasets_module, "load_splits", reach_data)
     with tempfile.TemporaryDirectory() as folder:
@@ -167,12 +226,20 @@ def test_every_train_flag_value_is_accepted_or_refused_in_one_line(flag, value, 
         assert code == 2 and len(error) == 1 and "error:" in error[0], error
 
 
-@given(values=st.fixed_dictionaries({}, optional={
-    "epochs": st.one_of(st.integers(-5, 5), st.floats(), st.text(max_size=3)),
-    "batch_size": st.one_of(st.integers(-5, 5), st.booleans()),
-    "lr": st.floats(), "weight_decay": st.floats(), "train_noise": st.floats(),
-    "loss": st.text(max_size=4), "schedule": st.sampled_from(["plateau", "onecycle", "x"]),
-}))
+@given(
+    values=st.fixed_dictionaries(
+        {},
+        optional={
+            "epochs": st.one_of(st.integers(-5, 5), st.floats(), st.text(max_size=3)),
+            "batch_size": st.one_of(st.integers(-5, 5), st.booleans()),
+            "lr": st.floats(),
+            "weight_decay": st.floats(),
+            "train_noise": st.floats(),
+            "loss": st.text(max_size=4),
+            "schedule": st.sampled_from(["plateau", "onecycle", "x"]),
+        },
+    )
+)
 def test_train_config_accepts_or_explains(values):
     try:
         TrainConfig(**values)
@@ -189,14 +256,17 @@ def good_files(tmp_path_factory):
     path = folder / "run.pth"
     assert train_here(path, write_mnist(folder / "data", n_train=64, n_test=16), "-e", 1, "-b", 32) == 0
     raw = folder / "data" / "MNIST" / "raw"
-    return {"weights": path.read_bytes(), "state": checkpoint.state_path(path).read_bytes(),
-            "idx": {f.name: f.read_bytes() for f in raw.iterdir()}}
+    return {
+        "weights": path.read_bytes(),
+        "state": checkpoint.state_path(path).read_bytes(),
+        "idx": {f.name: f.read_bytes() for f in raw.iterdir()},
+    }
 
 
 def damaged_bytes(data: bytes, draw) -> bytes:
     """Truncated, or with a few bytes overwritten: the ways a copy or a disk breaks a file."""
     if draw(st.booleans()):
-        return data[:draw(st.integers(0, len(data) - 1))]
+        return data[: draw(st.integers(0, len(data) - 1))]
     data = bytearray(data)
     for _ in range(draw(st.integers(1, 8))):
         data[draw(st.integers(0, len(data) - 1))] = draw(st.integers(0, 255))

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
 
 PACKAGE = REPO / "src" / "aelab"
@@ -26,7 +25,7 @@ def imports_of(path: Path) -> set[str]:
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom):
-            base = package[:len(package) - node.level + 1] if node.level else []
+            base = package[: len(package) - node.level + 1] if node.level else []
             target = ".".join(base + (node.module.split(".") if node.module else []))
             found.add(target)
             found.update(f"{target}.{alias.name}" for alias in node.names)
@@ -48,7 +47,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         state[node] = "open"
         for dep in sorted(graph.get(node, ())):
             if state.get(dep) == "open":
-                return path[path.index(dep):] + [dep]
+                return path[path.index(dep) :] + [dep]
             if dep not in state and (cycle := visit(dep, path + [dep])):
                 return cycle
         state[node] = "done"
@@ -68,33 +67,44 @@ def test_no_module_imports_one_that_imports_it_back():
 
 def test_a_cycle_through_an_import_inside_a_function_is_found(tmp_path, monkeypatch):
     package = tmp_path / "aelab"
-    for name, text in {"__init__.py": "", "training/__init__.py": "", "analysis/__init__.py": "",
-                       "training/x.py": "def f():\n    from ..analysis import y\n",
-                       "analysis/y.py": "from ..training.x import f\n"}.items():
+    for name, text in {
+        "__init__.py": "",
+        "training/__init__.py": "",
+        "analysis/__init__.py": "",
+        "training/x.py": "def f():\n    from ..analysis import y\n",
+        "analysis/y.py": "from ..training.x import f\n",
+    }.items():
         (package / name).parent.mkdir(parents=True, exist_ok=True)
         (package / name).write_text(text)
     monkeypatch.setattr(sys.modules[__name__], "PACKAGE", package)
-    assert find_cycle(package_graph()) in (["aelab.analysis.y", "aelab.training.x", "aelab.analysis.y"],
-                                           ["aelab.training.x", "aelab.analysis.y", "aelab.training.x"])
+    assert find_cycle(package_graph()) in (
+        ["aelab.analysis.y", "aelab.training.x", "aelab.analysis.y"],
+        ["aelab.training.x", "aelab.analysis.y", "aelab.training.x"],
+    )
 
 
 def test_no_source_file_is_longer_than_a_screenful_of_screens():
-    long = {str(p.relative_to(REPO)): n for p in PACKAGE.rglob("*.py")
-            if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    long = {
+        str(p.relative_to(REPO)): n for p in PACKAGE.rglob("*.py") if (n := len(p.read_text().splitlines())) > MAX_LINES
+    }
     assert not long
 
 
-@pytest.mark.parametrize("command", [
-    ["-m", "aelab", "--help"],
-    ["-m", "aelab", "train", "--help"],
-    ["-m", "aelab", "serve", "--help"],
-    ["-m", "aelab", "bench", "--help"],
-    [str(REPO / "train.py"), "--help"],
-    [str(REPO / "lab1.py"), "--help"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["-m", "aelab", "--help"],
+        ["-m", "aelab", "train", "--help"],
+        ["-m", "aelab", "serve", "--help"],
+        ["-m", "aelab", "bench", "--help"],
+        [str(REPO / "train.py"), "--help"],
+        [str(REPO / "lab1.py"), "--help"],
+    ],
+)
 def test_help_imports_no_heavy_library(command):
-    result = subprocess.run([sys.executable, "-X", "importtime", *command], capture_output=True, text=True,
-                            cwd=REPO, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", *command], capture_output=True, text=True, cwd=REPO, timeout=60
+    )
     assert result.returncode == 0 and "usage:" in result.stdout, result.stderr[-2000:]
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
     assert "aelab" in imported  # the check reads the real import log

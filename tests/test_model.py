@@ -52,8 +52,12 @@ def test_lab_init(bottleneck):
     bound = (6 / (784 + 392)) ** 0.5
     assert model.fc1.weight.abs().max() <= bound
     layers = (model.fc1, model.fc2, model.fc3, model.fc4)
-    assert [tuple(layer.weight.shape) for layer in layers] == [(392, 784), (bottleneck, 392), (392, bottleneck),
-                                                              (784, 392)]
+    assert [tuple(layer.weight.shape) for layer in layers] == [
+        (392, 784),
+        (bottleneck, 392),
+        (392, bottleneck),
+        (784, 392),
+    ]
     for name, layer in zip(("fc1", "fc2", "fc3", "fc4"), layers):
         fan_out, fan_in = layer.weight.shape
         xavier = (6 / (fan_in + fan_out)) ** 0.5

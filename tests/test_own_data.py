@@ -11,16 +11,15 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_eval import assert_one_line_error, run_cli
 from torch.utils.data import DataLoader, Dataset
+from train_runs import RUN_TIMEOUT_S, assert_same_run, child_env
 
 from aelab.data.datasets import load_splits
 from aelab.data.images import ImageSet
 from aelab.data.sources import DataConfig
 from aelab.training import batches, checkpoint
 from aelab.training.config import TrainConfig
-
-from test_eval import assert_one_line_error, run_cli
-from train_runs import RUN_TIMEOUT_S, assert_same_run, child_env
 
 FAST = ("-e", "2", "-b", "32", "--seed", "0", "--no-progress", "-z", "4", "--hidden", "32")
 
@@ -54,8 +53,9 @@ def test_a_colour_folder_trains_and_every_command_reads_it_back_from_the_checkpo
     assert loaded.config.image_shape == (3, 12, 20) and loaded.config.input_dim == 720
     assert checkpoint.saved_data_config(model).dataset == str(data.resolve())
     # no --dataset below: the checkpoint says which data it was trained on
-    code, _, err = run_cli(capsys, "lab", "-l", model, "--index", "0", "--pair", "0", "1", "--no-show",
-                           "--out", tmp_path / "lab")
+    code, _, err = run_cli(
+        capsys, "lab", "-l", model, "--index", "0", "--pair", "0", "1", "--no-show", "--out", tmp_path / "lab"
+    )
     assert code == 0, err
     assert (tmp_path / "lab" / "interpolation.png").read_bytes()[:4] == b"\x89PNG"
     code, out, err = run_cli(capsys, "eval", "-l", model)
@@ -82,8 +82,9 @@ def test_a_resized_npy_keeps_the_size_it_was_trained_at(tmp_path, capsys):
     rng = np.random.default_rng(2)
     np.save(tmp_path / "faces.npy", rng.integers(0, 256, (100, 24, 24), dtype=np.uint8))
     model = tmp_path / "faces.pth"
-    code, out, err = run_cli(capsys, "train", "--dataset", tmp_path / "faces.npy", "--image-size", "8", "8",
-                             "-s", model, *FAST)
+    code, out, err = run_cli(
+        capsys, "train", "--dataset", tmp_path / "faces.npy", "--image-size", "8", "8", "-s", model, *FAST
+    )
     assert code == 0, err
     assert checkpoint.load_model(model).config.image_shape == (1, 8, 8)
     assert checkpoint.saved_data_config(model).image_size == (8, 8)
@@ -97,8 +98,9 @@ def test_images_of_mixed_sizes_need_an_image_size(tmp_path, capsys):
     code, _, err = run_cli(capsys, "train", "--dataset", data, "-s", tmp_path / "m.pth", *FAST)
     assert_one_line_error(code, err, "12x20", "30x30", "--image-size")
     assert not (tmp_path / "m.pth").exists()
-    code, _, err = run_cli(capsys, "train", "--dataset", data, "--image-size", "10", "10", "-s", tmp_path / "m.pth",
-                           *FAST)
+    code, _, err = run_cli(
+        capsys, "train", "--dataset", data, "--image-size", "10", "10", "-s", tmp_path / "m.pth", *FAST
+    )
     assert code == 0, err
 
 
@@ -128,8 +130,8 @@ def test_a_dataset_that_cannot_be_data_is_one_line(value, words, capsys, tmp_pat
 
 
 def test_the_explorer_serves_the_data_it_was_trained_on(tmp_path, capsys):
-    from aelab.cli.args import load_data
     from aelab.cli import build_parser
+    from aelab.cli.args import load_data
 
     data = colour_folder(tmp_path / "pets", per_class=6)
     model = tmp_path / "pets.pth"
@@ -141,8 +143,22 @@ def test_the_explorer_serves_the_data_it_was_trained_on(tmp_path, capsys):
 
 def test_a_sweep_runs_on_an_array(tmp_path, capsys):
     data = grey_npz(tmp_path / "shapes.npz")
-    code, _, err = run_cli(capsys, "sweep", "--dataset", data, "-z", "2,3", "-e", "1", "-b", "32", "--out",
-                           tmp_path / "sweep", "--no-progress", "--no-models")
+    code, _, err = run_cli(
+        capsys,
+        "sweep",
+        "--dataset",
+        data,
+        "-z",
+        "2,3",
+        "-e",
+        "1",
+        "-b",
+        "32",
+        "--out",
+        tmp_path / "sweep",
+        "--no-progress",
+        "--no-models",
+    )
     assert code == 0, err
     table = (tmp_path / "sweep" / "sweep.md").read_text()
     assert "shapes.npz test set" in table and "| lab | 3 | 1 |" in table
@@ -206,8 +222,9 @@ def test_above_the_memory_budget_training_streams_with_no_float_copy_of_the_spli
 
     real_as_floats = batches.as_floats
     monkeypatch.setattr(ImageSet, "floats", floats)
-    monkeypatch.setattr(batches, "as_floats", lambda images, device: converted.append(len(images)) or
-                        real_as_floats(images, device))
+    monkeypatch.setattr(
+        batches, "as_floats", lambda images, device: converted.append(len(images)) or real_as_floats(images, device)
+    )
     code, out, err = run_cli(capsys, "train", "--dataset", data, "-s", tmp_path / "stream.pth", *FAST)
     assert code == 0 and "stream loader" in out, err
     n_train = len(load_splits(DataConfig(str(data)), tmp_path)[0])
@@ -219,8 +236,9 @@ def test_the_benchmark_runs_on_a_folder(tmp_path, capsys):
     data = colour_folder(tmp_path / "pets")
     out = tmp_path / "bench"
     out.mkdir()
-    code, printed, err = run_cli(capsys, "bench", "--dataset", data, "--epochs", "1", "--precision", "fp32",
-                                 "--device", "cpu", "--out", out)
+    code, printed, err = run_cli(
+        capsys, "bench", "--dataset", data, "--epochs", "1", "--precision", "fp32", "--device", "cpu", "--out", out
+    )
     assert code == 0, err
     report = json.loads((out / "results.json").read_text())
     lab, ours = report["rows"]
@@ -234,8 +252,21 @@ def test_torchrun_trains_on_a_folder_as_one_process_does(tmp_path, capsys):
     data = colour_folder(tmp_path / "pets")
     one, two = tmp_path / "one.pth", tmp_path / "two.pth"
     # Under torchrun first: rank 0 decodes the folder and writes its cache while rank 1 waits.
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-               "-m", "aelab", "train", "--dataset", str(data), "-s", str(two), *FAST]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "aelab",
+        "train",
+        "--dataset",
+        str(data),
+        "-s",
+        str(two),
+        *FAST,
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, env=child_env())
     assert result.returncode == 0, result.stderr[-3000:]
     assert "x 2 processes" in result.stdout and "on pets (" in result.stdout

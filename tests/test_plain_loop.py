@@ -3,6 +3,7 @@ trains with it, bit for bit."""
 
 import pytest
 import torch
+from test_eval import assert_one_line_error, run_cli
 
 from aelab.cli import script_main
 from aelab.data.images import load_images
@@ -13,8 +14,6 @@ from aelab.training.config import TrainConfig
 from aelab.training.plain_loop import train_plain
 from aelab.training.runtime import make_runtime
 from aelab.training.trainer import Trainer
-
-from test_eval import assert_one_line_error, run_cli
 
 SEED = 0
 
@@ -39,10 +38,13 @@ def trainer_run(train_set, model_config: ModelConfig, config: TrainConfig):
     return model, trainer.history.losses
 
 
-@pytest.mark.parametrize("recipe", [
-    dict(),  # the lab's: MSE through the sigmoid, ReLU code, plateau schedule, weight decay
-    dict(loss="bce", schedule="onecycle", lr=1e-2, weight_decay=0.0),
-])
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        dict(),  # the lab's: MSE through the sigmoid, ReLU code, plateau schedule, weight decay
+        dict(loss="bce", schedule="onecycle", lr=1e-2, weight_decay=0.0),
+    ],
+)
 def test_fused_step_learns_what_the_plain_loop_learns(tiny_root, recipe):
     train_set = load_images("mnist", tiny_root, train=True)
     code = "relu" if not recipe else "none"
@@ -60,9 +62,33 @@ def test_fused_step_learns_what_the_plain_loop_learns(tiny_root, recipe):
 
 def test_autograd_step_is_the_plain_loop_bit_for_bit(tiny_root, tmp_path):
     path = tmp_path / "autograd.pth"
-    assert script_main("train", ["-z", "4", "--hidden", "32", "-e", "2", "-b", "64", "--seed", str(SEED),
-                                 "--step", "autograd", "-s", str(path), "--data-root", str(tiny_root),
-                                 "--device", "cpu", "--no-progress"]) == 0
+    assert (
+        script_main(
+            "train",
+            [
+                "-z",
+                "4",
+                "--hidden",
+                "32",
+                "-e",
+                "2",
+                "-b",
+                "64",
+                "--seed",
+                str(SEED),
+                "--step",
+                "autograd",
+                "-s",
+                str(path),
+                "--data-root",
+                str(tiny_root),
+                "--device",
+                "cpu",
+                "--no-progress",
+            ],
+        )
+        == 0
+    )
     saved = checkpoint.load_model(path)
     train_set = load_images("mnist", tiny_root, train=True)
     plain, losses = plain_run(train_set.floats(), saved.config, TrainConfig(epochs=2, batch_size=64, seed=SEED))
@@ -72,7 +98,20 @@ def test_autograd_step_is_the_plain_loop_bit_for_bit(tiny_root, tmp_path):
 
 
 def test_fused_step_is_refused_where_autograd_is_needed(tiny_root, tmp_path, capsys):
-    code, _, err = run_cli(capsys, "train", "-e", "1", "--step", "fused", "--compile", "-s", tmp_path / "m.pth",
-                           "--data-root", tiny_root, "--device", "cpu")
+    code, _, err = run_cli(
+        capsys,
+        "train",
+        "-e",
+        "1",
+        "--step",
+        "fused",
+        "--compile",
+        "-s",
+        tmp_path / "m.pth",
+        "--data-root",
+        tiny_root,
+        "--device",
+        "cpu",
+    )
     assert_one_line_error(code, err, "--step fused")
     assert not (tmp_path / "m.pth").exists()

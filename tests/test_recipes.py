@@ -5,14 +5,13 @@ import sys
 
 import pytest
 import torch
+from conftest import REPO
 
-from aelab.training import checkpoint
 from aelab.cli import script_main
 from aelab.models.config import ModelConfig
 from aelab.models.mlp import autoencoderMLP4Layer
+from aelab.training import checkpoint
 from aelab.training.config import TrainConfig, resolve
-
-from conftest import REPO
 
 
 def train(root, path, *extra):
@@ -26,8 +25,13 @@ def test_the_lab_recipe_is_the_dataclass_defaults_and_recipes_split_by_config():
     assert lab.train == {} and lab.model == {}
     defaults, shape = TrainConfig(), ModelConfig()
     # the lab's report: Adam 1e-3 with weight decay 1e-5, ReduceLROnPlateau, mean MSE, batch 2048
-    assert (defaults.lr, defaults.weight_decay, defaults.schedule, defaults.loss, defaults.batch_size) == \
-        (1e-3, 1e-5, "plateau", "mse", 2048)
+    assert (defaults.lr, defaults.weight_decay, defaults.schedule, defaults.loss, defaults.batch_size) == (
+        1e-3,
+        1e-5,
+        "plateau",
+        "mse",
+        2048,
+    )
     assert (shape.input_dim, shape.hidden, shape.bottleneck, shape.code_activation) == (784, 392, 8, "relu")
     best = resolve("best", hidden=100, lr=None)
     assert best.model == {"code_activation": "none", "hidden": 100}
@@ -39,9 +43,25 @@ def test_the_lab_recipe_is_the_dataclass_defaults_and_recipes_split_by_config():
 def test_lab_recipe_equals_no_options(tiny_root, tmp_path):
     plain = torch.load(train(tiny_root, tmp_path / "plain.pth"), weights_only=True)
     lab = torch.load(train(tiny_root, tmp_path / "lab.pth", "--recipe", "lab"), weights_only=True)
-    explicit = torch.load(train(tiny_root, tmp_path / "explicit.pth", "--code-activation", "relu",
-                                "--loss", "mse", "--schedule", "plateau", "--lr", "1e-3",
-                                "--weight-decay", "1e-5", "--hidden", "392"), weights_only=True)
+    explicit = torch.load(
+        train(
+            tiny_root,
+            tmp_path / "explicit.pth",
+            "--code-activation",
+            "relu",
+            "--loss",
+            "mse",
+            "--schedule",
+            "plateau",
+            "--lr",
+            "1e-3",
+            "--weight-decay",
+            "1e-5",
+            "--hidden",
+            "392",
+        ),
+        weights_only=True,
+    )
     for key in plain:
         assert torch.allclose(plain[key], lab[key]) and torch.allclose(plain[key], explicit[key]), key
 
@@ -54,8 +74,9 @@ def test_options_round_trip_through_the_checkpoint(tiny_root, tmp_path):
     assert saved["recipe"] == "best" and saved["loss"] == "bce" and saved["schedule"] == "onecycle"
     assert saved["lr"] == 2e-3 and saved["weight_decay"] == 0.0 and saved["batch_size"] == 64
     assert saved["train_noise"] == 0.1
-    plain = checkpoint.load_run_state(train(tiny_root, tmp_path / "quiet.pth", "--recipe", "best",
-                                            "--train-noise", "0"))["train_config"]
+    plain = checkpoint.load_run_state(
+        train(tiny_root, tmp_path / "quiet.pth", "--recipe", "best", "--train-noise", "0")
+    )["train_config"]
     assert plain["train_noise"] == 0.0  # an explicit option overrides the recipe, zero included
 
 
@@ -69,18 +90,62 @@ def test_linear_code_checkpoint_loads_in_the_labs_code(tiny_root, tmp_path):
 
 def test_best_recipe_loss_falls(tiny_root, tmp_path):
     path = tmp_path / "b.pth"
-    assert script_main("train", ["-z", "4", "-e", "4", "-b", "32", "-s", str(path), "--seed", "0",
-                                 "--recipe", "best", "--data-root", str(tiny_root)]) == 0
+    assert (
+        script_main(
+            "train",
+            [
+                "-z",
+                "4",
+                "-e",
+                "4",
+                "-b",
+                "32",
+                "-s",
+                str(path),
+                "--seed",
+                "0",
+                "--recipe",
+                "best",
+                "--data-root",
+                str(tiny_root),
+            ],
+        )
+        == 0
+    )
     losses = checkpoint.load_run_state(path)["history"]["losses"]
     assert losses[-1] < losses[0] * 0.9
 
 
-@pytest.mark.parametrize("flag,value", [("--recipe", "fastest"), ("--loss", "l1"), ("--schedule", "cosine"),
-                                        ("--code-activation", "tanh"), ("--hidden", "0"), ("--lr", "-1"),
-                                        ("--weight-decay", "-0.1"), ("--lr", "nan")])
+@pytest.mark.parametrize(
+    "flag,value",
+    [
+        ("--recipe", "fastest"),
+        ("--loss", "l1"),
+        ("--schedule", "cosine"),
+        ("--code-activation", "tanh"),
+        ("--hidden", "0"),
+        ("--lr", "-1"),
+        ("--weight-decay", "-0.1"),
+        ("--lr", "nan"),
+    ],
+)
 def test_bad_recipe_options(tiny_root, tmp_path, flag, value):
-    result = subprocess.run([sys.executable, str(REPO / "train.py"), "-e", "1", "-s", str(tmp_path / "m.pth"),
-                             "--data-root", str(tiny_root), flag, value], capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "train.py"),
+            "-e",
+            "1",
+            "-s",
+            str(tmp_path / "m.pth"),
+            "--data-root",
+            str(tiny_root),
+            flag,
+            value,
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert flag in result.stderr
     assert not (tmp_path / "m.pth").exists()

@@ -25,13 +25,12 @@ import torch
 from conftest import REAL_DATA_ROOT, write_mnist
 from PIL import Image
 from playwright import sync_api  # noqa: F401  the test extra: a missing one is an error, never a skip
+from test_eval import assert_one_line_error, run_cli
+from web_helpers import LAPTOP, WAIT_MS, launch_chromium
 
 from aelab.cli import main
 from aelab.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
 from aelab.training import checkpoint
-
-from test_eval import assert_one_line_error, run_cli
-from web_helpers import LAPTOP, WAIT_MS, launch_chromium
 
 SIZE_LIMIT = 5_000_000  # bytes: the page must stay easy to mail
 SECTIONS = ("summary", "model", "recipe", "training", "lab", "evaluation", "denoising", "latent", "environment")
@@ -109,7 +108,7 @@ def test_every_image_is_an_inline_png(built):
     assert len(images) >= 7  # loss curve, Steps 4-6, codes, traversal, interpolation
     for attrs in images:
         assert attrs["src"].startswith(DATA_PNG)
-        data = base64.b64decode(attrs["src"][len(DATA_PNG):], validate=True)
+        data = base64.b64decode(attrs["src"][len(DATA_PNG) :], validate=True)
         assert data.startswith(PNG_MAGIC)
         assert min(Image.open(io.BytesIO(data)).size) > 0
         assert attrs.get("alt")
@@ -118,8 +117,9 @@ def test_every_image_is_an_inline_png(built):
 def test_nothing_on_the_page_points_outside_it(built):
     text = built.text
     outside_images = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]*", "", text)  # base64 may spell anything
-    assert not re.search(r"https?:|file:|url\(|@import|srcset|<script|<link|<iframe|<object|<embed",
-                         outside_images, re.IGNORECASE)
+    assert not re.search(
+        r"https?:|file:|url\(|@import|srcset|<script|<link|<iframe|<object|<embed", outside_images, re.IGNORECASE
+    )
     tags = parsed(text).tags
     assert all(attrs["href"].startswith("#") for tag, attrs in tags if "href" in attrs)
     assert all(attrs["src"].startswith(DATA_PNG) for tag, attrs in tags if "src" in attrs)
@@ -140,8 +140,10 @@ def test_the_recipe_and_timing_come_from_the_run_state(built):
     assert f"{seconds[-1]:.1f} s in all" in text
     epochs = zip(state["history"]["losses"], [b - a for a, b in zip([0.0] + seconds, seconds)], seconds)
     for epoch, (loss, took, at) in enumerate(epochs, start=1):
-        assert (f"<td class=num>{epoch}</td><td class=num>{loss:.5f}</td>" in text and
-                f"<td class=num>{took:.2f}</td><td class=num>{at:.1f}</td>" in text)
+        assert (
+            f"<td class=num>{epoch}</td><td class=num>{loss:.5f}</td>" in text
+            and f"<td class=num>{took:.2f}</td><td class=num>{at:.1f}</td>" in text
+        )
 
 
 def test_a_lab_state_dict_reports_without_a_recipe(tmp_path, tiny_root, capsys):
@@ -150,8 +152,9 @@ def test_a_lab_state_dict_reports_without_a_recipe(tmp_path, tiny_root, capsys):
     init_lab_weights(model)
     torch.save(model.state_dict(), tmp_path / "lab.pth")  # as the lab's own code saves: no run state
     out = tmp_path / "lab.html"
-    code, stdout, err = run_cli(capsys, "report", "-l", tmp_path / "lab.pth", "--data-root", tiny_root,
-                                "--out", out, "--no-eval")
+    code, stdout, err = run_cli(
+        capsys, "report", "-l", tmp_path / "lab.pth", "--data-root", tiny_root, "--out", out, "--no-eval"
+    )
     assert code == 0, err
     text = out.read_text(encoding="utf-8")
     ids = [attrs["id"] for attrs in parsed(text).of("section")]
@@ -174,8 +177,9 @@ def test_names_from_the_data_are_escaped(tmp_path, capsys):
     data = hostile_folder(tmp_path / "data")
     weights = tmp_path / "<i>model<i>.pth"  # a name no file system refuses, and markup
     pixels = SIDE * SIDE
-    model = MLPAutoencoder(ModelConfig(input_dim=pixels, output_dim=pixels, hidden=16, bottleneck=2,
-                                       image_shape=(1, SIDE, SIDE)))
+    model = MLPAutoencoder(
+        ModelConfig(input_dim=pixels, output_dim=pixels, hidden=16, bottleneck=2, image_shape=(1, SIDE, SIDE))
+    )
     init_lab_weights(model)
     checkpoint.save(weights, model)
     out = tmp_path / "hostile.html"
@@ -190,8 +194,9 @@ def test_names_from_the_data_are_escaped(tmp_path, capsys):
 @pytest.mark.parametrize("family", ["conv", "vae"])
 def test_every_family_makes_a_report(family, tmp_path, tiny_root, capsys):
     weights = tmp_path / f"{family}.pth"
-    code, _, err = run_cli(capsys, "train", "--data-root", tiny_root, "-s", weights, "--model", family,
-                           "-e", "1", *TINY_TRAINING)
+    code, _, err = run_cli(
+        capsys, "train", "--data-root", tiny_root, "-s", weights, "--model", family, "-e", "1", *TINY_TRAINING
+    )
     assert code == 0, err
     out = tmp_path / "report.html"
     code, _, err = run_cli(capsys, "report", "-l", weights, "--data-root", tiny_root, "--out", out, "--no-eval")

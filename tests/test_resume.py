@@ -7,17 +7,16 @@ import signal
 
 import pytest
 import torch
+from train_runs import assert_same_run, run_state, train_here, weights
 
-from aelab.training import checkpoint, resume
 from aelab.errors import UserError
 from aelab.models.mlp import MLPAutoencoder, ModelConfig
-from aelab.training.runtime import make_runtime
+from aelab.training import checkpoint, resume
 from aelab.training.batches import MemoryBatches
 from aelab.training.config import TrainConfig
 from aelab.training.fused_step import FusedStep
+from aelab.training.runtime import make_runtime
 from aelab.training.trainer import Trainer
-
-from train_runs import assert_same_run, run_state, train_here, weights
 
 SIGTERM_EXIT = 128 + signal.SIGTERM
 
@@ -67,8 +66,7 @@ def test_a_resumed_run_starts_after_the_saved_epoch(tiny_root, tmp_path, monkeyp
     out = capsys.readouterr().out
     assert f"resuming {save} after epoch 2" in out
     assert EPOCH_LINE.findall(out) == [("3", "4"), ("4", "4")], out
-    assert [line[:11] for line in out.splitlines() if line.startswith("epoch")] == ["epoch   3/4",
-                                                                                    "epoch   4/4"]
+    assert [line[:11] for line in out.splitlines() if line.startswith("epoch")] == ["epoch   3/4", "epoch   4/4"]
     assert len(steps) == 2 * BATCHES_PER_EPOCH  # two epochs trained, not four
     state = run_state(save)
     assert state["epoch"] == 4
@@ -140,15 +138,18 @@ def two_epochs(tiny_root, tmp_path):
     return path
 
 
-@pytest.mark.parametrize("flags,words", [
-    (["-e", "3", "--lr", "0.01"], "--lr 0.01 differs from the saved run's 0.001"),
-    (["-e", "3", "-b", "64"], "--batch-size 64 differs"),
-    (["-e", "3", "--loss", "bce"], "--loss bce differs"),
-    (["-e", "3", "--recipe", "best"], "--recipe best differs"),
-    (["-e", "3", "--clip-noise"], "trained without --clip-noise; drop it"),
-    (["-e", "3", "-z", "5"], "--model, -z, --hidden"),
-    (["-e", "1"], "has trained 2 epochs already; pass -e 2 or more"),
-])
+@pytest.mark.parametrize(
+    "flags,words",
+    [
+        (["-e", "3", "--lr", "0.01"], "--lr 0.01 differs from the saved run's 0.001"),
+        (["-e", "3", "-b", "64"], "--batch-size 64 differs"),
+        (["-e", "3", "--loss", "bce"], "--loss bce differs"),
+        (["-e", "3", "--recipe", "best"], "--recipe best differs"),
+        (["-e", "3", "--clip-noise"], "trained without --clip-noise; drop it"),
+        (["-e", "3", "-z", "5"], "--model, -z, --hidden"),
+        (["-e", "1"], "has trained 2 epochs already; pass -e 2 or more"),
+    ],
+)
 def test_resume_refuses_another_run(two_epochs, tiny_root, capsys, flags, words):
     before = two_epochs.read_bytes(), checkpoint.state_path(two_epochs).read_bytes()
     assert train_here(two_epochs, tiny_root, *flags, "--resume") == 2
@@ -189,11 +190,17 @@ def test_one_cycle_state_laid_out_over_other_batches_is_refused(tiny_root, tmp_p
         resume.restore(trainer, state, path)
 
 
-@pytest.mark.parametrize("device, words", [
-    ("cuda", "was trained on a GPU and this run would train on the CPU; its data order and noise "
-             "continue exactly only on the same kind of device; pass --device cuda"),
-    ("tpu", "is damaged or not from train.py (unknown device 'tpu')"),
-])
+@pytest.mark.parametrize(
+    "device, words",
+    [
+        (
+            "cuda",
+            "was trained on a GPU and this run would train on the CPU; its data order and noise "
+            "continue exactly only on the same kind of device; pass --device cuda",
+        ),
+        ("tpu", "is damaged or not from train.py (unknown device 'tpu')"),
+    ],
+)
 def test_state_from_another_kind_of_device_is_refused(two_epochs, tiny_root, capsys, device, words):
     """A CUDA shuffle generator's state does not load into a CPU one (nor the other way)."""
     state_file = checkpoint.state_path(two_epochs)

@@ -8,13 +8,21 @@ import threading
 
 import pytest
 import torch
+from conftest import REPO
+from train_runs import (
+    RUN_TIMEOUT_S,
+    assert_same_run,
+    child_env,
+    our_error_lines,
+    run_state,
+    train_args,
+    train_command,
+    train_here,
+    weights,
+)
 
 from aelab.training import checkpoint
 from aelab.training.fused_step import FusedStep
-
-from conftest import REPO
-from train_runs import (RUN_TIMEOUT_S, assert_same_run, child_env, our_error_lines, run_state, train_args,
-                        train_command, train_here, weights)
 
 FOREVER = 100_000  # epochs: the run only ends by the signal
 KEPT = re.compile(r"keeps epoch (\d+), the last one finished; continue with the same command plus --resume")
@@ -28,8 +36,7 @@ def signal_after_epoch(command: list[str], signum: int, epoch: int = 2) -> tuple
 
     Returns (exit code, stderr, epoch seen when the signal was sent, last epoch it printed at all).
     """
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=child_env())
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())
     watchdog = threading.Timer(RUN_TIMEOUT_S, process.kill)
     watchdog.start()
     try:
@@ -48,8 +55,9 @@ def signal_after_epoch(command: list[str], signum: int, epoch: int = 2) -> tuple
     return process.returncode, stderr, seen, last_printed
 
 
-def assert_stopped_whole(save, returncode: int, stderr: str, signum: int, seen: int,
-                         last_printed: int | None = None) -> int:
+def assert_stopped_whole(
+    save, returncode: int, stderr: str, signum: int, seen: int, last_printed: int | None = None
+) -> int:
     """One line naming the signal and the epoch kept; that epoch's checkpoint, whole. Returns it.
 
     No bound here depends on how fast the run went: the signal may land any number of epochs
@@ -77,7 +85,8 @@ def assert_stopped_whole(save, returncode: int, stderr: str, signum: int, seen: 
 def test_signal_stops_training_and_the_run_resumes(tiny_root, tmp_path, signum):
     save, straight = tmp_path / "run.pth", tmp_path / "straight.pth"
     returncode, stderr, seen, last_printed = signal_after_epoch(
-        train_command(*train_args(save, tiny_root, "-e", FOREVER)), signum)
+        train_command(*train_args(save, tiny_root, "-e", FOREVER)), signum
+    )
     kept = assert_stopped_whole(save, returncode, stderr, signum, seen, last_printed)
     assert "Traceback" not in stderr
     assert train_here(save, tiny_root, "-e", kept + 1, "--resume") == 0
@@ -108,24 +117,41 @@ run_script("train", prog="train.py")
 def test_ctrl_c_during_a_checkpoint_write_lets_it_finish(tiny_root, tmp_path):
     script, save = tmp_path / "interrupted_train.py", tmp_path / "run.pth"
     script.write_text(INTERRUPTED_WRITE)
-    result = subprocess.run([sys.executable, str(script), *train_args(save, tiny_root, "-e", FOREVER)],
-                            capture_output=True, text=True, timeout=RUN_TIMEOUT_S, env=child_env())
+    result = subprocess.run(
+        [sys.executable, str(script), *train_args(save, tiny_root, "-e", FOREVER)],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        env=child_env(),
+    )
     assert assert_stopped_whole(save, result.returncode, result.stderr, signal.SIGINT, 2) == 2
     assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
 def test_sigterm_to_torchrun_keeps_a_resumable_checkpoint(tiny_root, tmp_path):
     save = tmp_path / "run.pth"
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-               str(REPO / "train.py"), *train_args(save, tiny_root, "-e", FOREVER)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(REPO / "train.py"),
+        *train_args(save, tiny_root, "-e", FOREVER),
+    ]
     returncode, stderr, seen, _ = signal_after_epoch(command, signal.SIGTERM)
     assert returncode != 0
     lines = our_error_lines(stderr)  # torchrun adds its own report; the ranks add one line in all
     assert len(lines) == 1 and "SIGTERM" in lines[0], stderr[-3000:]
     kept = int(KEPT.search(lines[0]).group(1))
     assert run_state(save)["epoch"] == kept >= seen
-    resumed = subprocess.run(command[:-2] + ["-e", str(kept + 1), "--resume"], capture_output=True,
-                             text=True, timeout=RUN_TIMEOUT_S, env=child_env())
+    resumed = subprocess.run(
+        command[:-2] + ["-e", str(kept + 1), "--resume"],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        env=child_env(),
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert run_state(save)["epoch"] == kept + 1
 
@@ -152,8 +178,13 @@ def test_divergence_stops_and_keeps_the_last_finite_epoch(tiny_root, tmp_path, m
 
 def test_real_divergence_in_a_real_process(tiny_root, tmp_path):
     save = tmp_path / "run.pth"
-    result = subprocess.run(train_command(*train_args(save, tiny_root, "-e", 3, "--lr", "1e30")),
-                            capture_output=True, text=True, timeout=RUN_TIMEOUT_S, env=child_env())
+    result = subprocess.run(
+        train_command(*train_args(save, tiny_root, "-e", 3, "--lr", "1e30")),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        env=child_env(),
+    )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "training diverged: epoch 1 loss is nan" in lines[0], result.stderr

@@ -10,17 +10,15 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import REPO
 from PIL import Image
-
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
+from test_eval import assert_one_line_error, run_cli
+from train_runs import SMALL, run_state, torchrun
 
 from aelab.models.config import FAMILIES
 from aelab.training import checkpoint
-
-from conftest import REPO
-from test_eval import assert_one_line_error, run_cli
-from train_runs import SMALL, run_state, torchrun
 
 EPOCH_LINE = re.compile(r"^epoch +(\d+)/\d+  loss (\S+)  lr (\S+) ", re.MULTILINE)
 TEST_MSE = re.compile(r"test MSE (\S+),")
@@ -100,7 +98,9 @@ def test_every_model_family_logs_its_epochs_and_reconstructions(tiny_root, tmp_p
     assert [int(r["epoch"]) for r in csv_rows(log_dir)] == [1]
     acc = events(log_dir)
     assert [s.step for s in acc.Images("test/reconstructions")] == [1]
-    assert hparams(acc, "_hparams_/session_start_info").session_start_info.hparams["model.family"].string_value == family
+    assert (
+        hparams(acc, "_hparams_/session_start_info").session_start_info.hparams["model.family"].string_value == family
+    )
 
 
 def test_the_strip_shows_colour_images_as_they_are(tmp_path, capsys):
@@ -109,15 +109,30 @@ def test_the_strip_shows_colour_images_as_they_are(tmp_path, capsys):
     red = rng.integers(0, DARK, (40, 6, 10, 3), dtype=np.uint8)
     red[..., 0] = rng.integers(BRIGHT, 256, (40, 6, 10))
     np.save(tmp_path / "red.npy", red)
-    code, _, err = run_cli(capsys, "train", "--dataset", tmp_path / "red.npy", "-e", 1, "-z", 2, "--hidden", 8,
-                           "--no-progress", "-s", tmp_path / "m.pth", "--log-dir", tmp_path / "logs")
+    code, _, err = run_cli(
+        capsys,
+        "train",
+        "--dataset",
+        tmp_path / "red.npy",
+        "-e",
+        1,
+        "-z",
+        2,
+        "--hidden",
+        8,
+        "--no-progress",
+        "-s",
+        tmp_path / "m.pth",
+        "--log-dir",
+        tmp_path / "logs",
+    )
     assert code == 0, err
     (strip,) = events(tmp_path / "logs").Images("test/reconstructions")
     pixels = np.asarray(Image.open(io.BytesIO(strip.encoded_image_string)).convert("RGB"))
     n_test = 4  # the default 10% held out of 40
     assert pixels.shape == (2 * (6 + PADDING) + PADDING, n_test * (10 + PADDING) + PADDING, 3)
-    top_row = pixels[PADDING:PADDING + 6, PADDING:-PADDING]
-    tiles = np.concatenate([top_row[:, i * 12:i * 12 + 10] for i in range(n_test)], axis=1)
+    top_row = pixels[PADDING : PADDING + 6, PADDING:-PADDING]
+    tiles = np.concatenate([top_row[:, i * 12 : i * 12 + 10] for i in range(n_test)], axis=1)
     # TensorBoard rounds each pixel down to a byte, hence the margin of one.
     assert (tiles[..., 0] >= BRIGHT - 1).all() and (tiles[..., 1:] < DARK).all()
 
@@ -156,18 +171,27 @@ def earlier_run(log_dir):
 def deny_writes_under(monkeypatch, folder):
     """The file system's answer for a folder we may not write, as root gets it nowhere."""
     real = os.access
-    monkeypatch.setattr(os, "access", lambda path, mode, **kw: (not (mode & os.W_OK and str(path).startswith(
-        str(folder)))) and real(path, mode, **kw))
+    monkeypatch.setattr(
+        os,
+        "access",
+        lambda path, mode, **kw: (
+            (not (mode & os.W_OK and str(path).startswith(str(folder)))) and real(path, mode, **kw)
+        ),
+    )
 
 
-@pytest.mark.parametrize("case,words", [
-    ("file", ["--log-dir", "is a file"]),
-    ("no parent", ["does not exist"]),
-    ("unwritable", ["permission denied"]),
-    ("earlier run", ["earlier run", "--resume"]),
-])
-def test_a_log_dir_that_cannot_take_the_run_is_refused_before_training(tiny_root, tmp_path, capsys, monkeypatch,
-                                                                       case, words):
+@pytest.mark.parametrize(
+    "case,words",
+    [
+        ("file", ["--log-dir", "is a file"]),
+        ("no parent", ["does not exist"]),
+        ("unwritable", ["permission denied"]),
+        ("earlier run", ["earlier run", "--resume"]),
+    ],
+)
+def test_a_log_dir_that_cannot_take_the_run_is_refused_before_training(
+    tiny_root, tmp_path, capsys, monkeypatch, case, words
+):
     save, log_dir = tmp_path / "m.pth", tmp_path / "logs"
     if case == "file":
         log_dir.write_text("notes")
@@ -194,8 +218,13 @@ def test_without_tensorboard_log_dir_names_the_extra_to_install(tiny_root, tmp_p
 
 
 def test_help_does_not_import_tensorboard():
-    result = subprocess.run([sys.executable, "-X", "importtime", str(REPO / "train.py"), "--help"],
-                            capture_output=True, text=True, cwd=REPO, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", str(REPO / "train.py"), "--help"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
     assert result.returncode == 0 and "--log-dir" in result.stdout, result.stderr[-2000:]
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
     assert "aelab" in imported and not [name for name in imported if "tensorboard" in name]

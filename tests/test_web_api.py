@@ -86,14 +86,16 @@ def spread_model():
 
 @pytest.mark.parametrize("which", ["lab", "spread"])
 def test_info_sliders_are_the_1st_and_99th_percentiles_of_the_training_codes(
-        which, client, explorer, spread_model, web_folder):
+    which, client, explorer, spread_model, web_folder
+):
     root = data_root(web_folder)
     if which == "lab":
         model, info = explorer.model, get_ok(client, "/api/info")
     else:
         model = spread_model
-        app = create_app(Explorer(spread_model, load_images("mnist", root, train=True),
-                                  load_images("mnist", root, train=False)))
+        app = create_app(
+            Explorer(spread_model, load_images("mnist", root, train=True), load_images("mnist", root, train=False))
+        )
         with TestClient(app) as spread_client:
             info = get_ok(spread_client, "/api/info")
     codes = training_codes(model, root)
@@ -108,7 +110,6 @@ def test_info_sliders_are_the_1st_and_99th_percentiles_of_the_training_codes(
         expected_high = max(high[unit].item(), low[unit].item() + MIN_SLIDER_SPAN)
         assert slider["low"] == pytest.approx(low[unit].item(), rel=1e-5, abs=1e-6), unit
         assert slider["high"] == pytest.approx(expected_high, rel=1e-5, abs=1e-6), unit
-
 
 
 def test_dataset_image_is_the_idx_image(client, explorer):
@@ -187,9 +188,19 @@ def test_exported_decoder_weights_decode_like_the_server(client):
 
 def test_openapi_documents_every_operation_and_the_code_length(client):
     schema = get_ok(client, "/openapi.json")
-    assert {"/api/info", "/api/images/{split}/{index}", "/api/encode", "/api/decode", "/api/reconstruct",
-            "/api/denoise", "/api/interpolate", "/api/decoder", "/api/reconstruct-pixels",
-            "/api/upload", "/api/sample"} <= set(schema["paths"])
+    assert {
+        "/api/info",
+        "/api/images/{split}/{index}",
+        "/api/encode",
+        "/api/decode",
+        "/api/reconstruct",
+        "/api/denoise",
+        "/api/interpolate",
+        "/api/decoder",
+        "/api/reconstruct-pixels",
+        "/api/upload",
+        "/api/sample",
+    } <= set(schema["paths"])
     assert all(op.get("summary") for path in schema["paths"].values() for op in path.values())
     upload = schema["paths"]["/api/upload"]["post"]
     assert upload["requestBody"]["content"]["application/octet-stream"]["schema"]["format"] == "binary"

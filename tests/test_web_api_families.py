@@ -11,8 +11,8 @@ import pytest
 import schemathesis  # the test extra; a missing one is an error here, never a skip
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from fastapi.testclient import TestClient  # the web extra, likewise
+from PIL import Image
 from web_helpers import FAMILY_SHAPES, FUZZ_EXAMPLES, TOLERANCE, get_ok, post_ok, tiny_explorer
 
 from aelab.errors import UserError
@@ -35,9 +35,12 @@ def explorers(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def clients(explorers):
-    with TestClient(create_app(explorers["conv"])) as conv, TestClient(create_app(explorers["vae"])) as vae, \
-            TestClient(create_app(explorers["conv-vae"])) as conv_vae, \
-            TestClient(create_app(explorers["mlp"])) as mlp:
+    with (
+        TestClient(create_app(explorers["conv"])) as conv,
+        TestClient(create_app(explorers["vae"])) as vae,
+        TestClient(create_app(explorers["conv-vae"])) as conv_vae,
+        TestClient(create_app(explorers["mlp"])) as mlp,
+    ):
         yield {"mlp": mlp, "conv": conv, "vae": vae, "conv-vae": conv_vae}
 
 
@@ -48,7 +51,7 @@ def decode_with_the_exported_layers(info: dict, data: bytes, code: list[float]) 
 
     def take(*shape):
         nonlocal offset
-        part = weights[offset:offset + math.prod(shape)].reshape(shape)
+        part = weights[offset : offset + math.prod(shape)].reshape(shape)
         offset += part.numel()
         return part
 
@@ -60,8 +63,13 @@ def decode_with_the_exported_layers(info: dict, data: bytes, code: list[float]) 
             x = F.relu(x)
         else:
             channels_in, channels_out, kernel = layer["in_shape"][0], layer["out_shape"][0], layer["kernel"]
-            x = F.conv_transpose2d(x.reshape(1, *layer["in_shape"]), take(channels_in, channels_out, kernel, kernel),
-                                   take(channels_out), stride=layer["stride"], padding=layer["padding"])
+            x = F.conv_transpose2d(
+                x.reshape(1, *layer["in_shape"]),
+                take(channels_in, channels_out, kernel, kernel),
+                take(channels_out),
+                stride=layer["stride"],
+                padding=layer["padding"],
+            )
             assert list(x.shape[1:]) == layer["out_shape"]
     assert offset == len(weights), "bytes left over"
     return torch.sigmoid(x.reshape(-1)).numpy()
@@ -82,8 +90,9 @@ def test_every_call_works_on_the_family(family, clients, explorers):
         assert np.allclose(out["reconstruction"], explorer.model(image[None])[0].numpy(), atol=TOLERANCE)
         assert np.allclose(out["code"], explorer.model.encode(image[None])[0].numpy(), atol=1e-5)
     code = post_ok(client, "/api/encode", {"pixels": out["original"]})["code"]
-    assert np.allclose(post_ok(client, "/api/decode", {"code": code})["pixels"], out["reconstruction"],
-                       atol=2 * TOLERANCE)
+    assert np.allclose(
+        post_ok(client, "/api/decode", {"code": code})["pixels"], out["reconstruction"], atol=2 * TOLERANCE
+    )
     drawn = post_ok(client, "/api/reconstruct-pixels", {"pixels": out["original"]})
     assert np.allclose(drawn["reconstruction"], out["reconstruction"], atol=2 * TOLERANCE)
     denoised = get_ok(client, "/api/denoise?split=test&index=4&noise=0.3&seed=1")
@@ -103,7 +112,7 @@ def test_the_exported_decoder_decodes_like_the_server(family, clients):
     info = get_ok(client, "/api/info")
     kinds = [layer["kind"] for layer in info["decoder_layers"]]
     assert ("conv_transpose" in kinds) == family.startswith("conv")
-    code = [0.5, -1.0, 2.0, 0.25][:info["bottleneck"]]
+    code = [0.5, -1.0, 2.0, 0.25][: info["bottleneck"]]
     local = decode_with_the_exported_layers(info, client.get("/api/decoder").content, code)
     assert np.allclose(local, post_ok(client, "/api/decode", {"code": code})["pixels"], atol=2 * TOLERANCE)
 
@@ -141,19 +150,22 @@ def test_the_largest_sample_is_allowed(clients):
     assert all(0 <= p <= 1 for image in out["images"] for p in image)
 
 
-@pytest.mark.parametrize("body, says", [
-    ({"n": 0}, "body field n: Input should be greater than or equal to 1"),
-    ({"n": SAMPLES_MAX + 1}, f"body field n: Input should be less than or equal to {SAMPLES_MAX}"),
-    ({"n": "4"}, "body field n: Input should be a valid integer"),
-    ({"n": 4.0}, "body field n: Input should be a valid integer"),
-    ({"n": True}, "body field n"),
-    ({"temperature": 0}, "body field temperature: Input should be greater than 0"),
-    ({"temperature": -1}, "body field temperature"),
-    ({"temperature": TEMPERATURE_MAX + 0.001}, f"less than or equal to {TEMPERATURE_MAX:g}"),
-    ({"temperature": "1"}, "body field temperature: Input should be a valid number"),
-    ({"seed": -1}, "body field seed"),
-    ({"seed": 2**32}, "body field seed"),
-])
+@pytest.mark.parametrize(
+    "body, says",
+    [
+        ({"n": 0}, "body field n: Input should be greater than or equal to 1"),
+        ({"n": SAMPLES_MAX + 1}, f"body field n: Input should be less than or equal to {SAMPLES_MAX}"),
+        ({"n": "4"}, "body field n: Input should be a valid integer"),
+        ({"n": 4.0}, "body field n: Input should be a valid integer"),
+        ({"n": True}, "body field n"),
+        ({"temperature": 0}, "body field temperature: Input should be greater than 0"),
+        ({"temperature": -1}, "body field temperature"),
+        ({"temperature": TEMPERATURE_MAX + 0.001}, f"less than or equal to {TEMPERATURE_MAX:g}"),
+        ({"temperature": "1"}, "body field temperature: Input should be a valid number"),
+        ({"seed": -1}, "body field seed"),
+        ({"seed": 2**32}, "body field seed"),
+    ],
+)
 def test_a_sample_out_of_bounds_gets_a_422(clients, body, says):
     answer = clients["vae"].post("/api/sample", json=body)
     assert answer.status_code == 422 and says in answer.json()["detail"], answer.text
@@ -199,8 +211,9 @@ def test_fuzzed_sample_requests_never_get_a_server_error(explorers, mode):
     @settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     @given(case=operation.as_strategy(generation_mode=schemathesis.GenerationMode(mode)))
     def fuzz(case):
-        response = case.call_and_validate(checks=[not_a_server_error, status_code_conformance,
-                                                  response_schema_conformance])
+        response = case.call_and_validate(
+            checks=[not_a_server_error, status_code_conformance, response_schema_conformance]
+        )
         statuses.add(response.status_code)
 
     fuzz()

@@ -11,8 +11,8 @@ import zlib
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from fastapi.testclient import TestClient  # the web extra; a missing one is an error here, never a skip
+from PIL import Image
 from web_helpers import TOLERANCE, get_ok, tiny_explorer
 
 from aelab.data.arrays import stack_pixels
@@ -48,8 +48,7 @@ def colour_split(n: int, train: bool, seed: int) -> ImageSet:
 def colour_explorer():
     torch.manual_seed(0)
     pixels = math.prod(COLOUR_SHAPE)
-    model = MLPAutoencoder(ModelConfig(input_dim=pixels, output_dim=pixels, bottleneck=4,
-                                       image_shape=COLOUR_SHAPE))
+    model = MLPAutoencoder(ModelConfig(input_dim=pixels, output_dim=pixels, bottleneck=4, image_shape=COLOUR_SHAPE))
     return Explorer(model, colour_split(32, True, 1), colour_split(8, False, 2))
 
 
@@ -148,16 +147,19 @@ def bomb_png(width: int, height: int) -> bytes:
     return bytes(data)
 
 
-@pytest.mark.parametrize("body, content_type, says", [
-    (b"garbage, not pixels", "application/octet-stream", "the body is not an image Pillow can read; send a PNG"),
-    (b"", "image/png", "the body is empty"),
-    (noise_png()[:1000], "image/png", "the body is not an image Pillow can read: "),  # cut short
-    (png(Image.new("RGB", (16, 16)), "ICO"), "image/x-icon", "not an image Pillow can read"),
-    (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 9 9\n", "application/postscript", "not an image"),
-    (b"--x\r\nContent-Disposition: form-data\r\n\r\n", "multipart/form-data; boundary=x", "multipart form"),
-    (bomb_png(OVER_CAP_SIDE, OVER_CAP_SIDE), "image/png", f"up to {MAX_UPLOAD_PIXELS} pixels"),
-    (bomb_png(MAX_UPLOAD_SIDE + 1, 1), "image/png", f"sides up to {MAX_UPLOAD_SIDE}"),
-])
+@pytest.mark.parametrize(
+    "body, content_type, says",
+    [
+        (b"garbage, not pixels", "application/octet-stream", "the body is not an image Pillow can read; send a PNG"),
+        (b"", "image/png", "the body is empty"),
+        (noise_png()[:1000], "image/png", "the body is not an image Pillow can read: "),  # cut short
+        (png(Image.new("RGB", (16, 16)), "ICO"), "image/x-icon", "not an image Pillow can read"),
+        (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 9 9\n", "application/postscript", "not an image"),
+        (b"--x\r\nContent-Disposition: form-data\r\n\r\n", "multipart/form-data; boundary=x", "multipart form"),
+        (bomb_png(OVER_CAP_SIDE, OVER_CAP_SIDE), "image/png", f"up to {MAX_UPLOAD_PIXELS} pixels"),
+        (bomb_png(MAX_UPLOAD_SIDE + 1, 1), "image/png", f"sides up to {MAX_UPLOAD_SIDE}"),
+    ],
+)
 def test_an_upload_that_is_no_usable_image_gets_a_one_line_422(colour_client, body, content_type, says):
     answer = upload(colour_client, body, content_type)
     assert answer.status_code == 422
@@ -181,11 +183,17 @@ def test_reconstruct_pixels_is_the_reconstruction_of_any_image(colour_client):
     assert ints.status_code == 200 and len(ints.json()["reconstruction"]) == 720
 
 
-@pytest.mark.parametrize("pixels, says", [
-    ([0.5] * 719, "at least 720 items"), ([0.5] * 721, "at most 720 items"),
-    ([0.5] * 719 + [1.5], "pixels[719]"), ([0.5] * 719 + ["0.5"], "pixels[719]: Input should be a valid number"),
-    ([0.5] * 719 + [None], "valid number"), ("0.5", "pixels"),
-])
+@pytest.mark.parametrize(
+    "pixels, says",
+    [
+        ([0.5] * 719, "at least 720 items"),
+        ([0.5] * 721, "at most 720 items"),
+        ([0.5] * 719 + [1.5], "pixels[719]"),
+        ([0.5] * 719 + ["0.5"], "pixels[719]: Input should be a valid number"),
+        ([0.5] * 719 + [None], "valid number"),
+        ("0.5", "pixels"),
+    ],
+)
 def test_reconstruct_pixels_is_strict(colour_client, pixels, says):
     answer = colour_client.post("/api/reconstruct-pixels", json={"pixels": pixels})
     assert answer.status_code == 422 and says in answer.json()["detail"]

@@ -24,41 +24,47 @@ def client(explorer):
         yield client
 
 
-@pytest.mark.parametrize("method, url, body, says", [
-    ("get", "/api/images/test/64", None, "choose 0-63"),
-    ("get", "/api/images/test/-1", None, "index"),
-    ("get", "/api/images/valid/1", None, "'train' or 'test'"),
-    ("get", "/api/reconstruct?split=test&index=1000000000000000000000000", None, "choose 0-63"),
-    ("get", "/api/reconstruct?split=test&index=abc", None, "query parameter index"),
-    ("get", "/api/reconstruct?split=test", None, "query parameter index: Field required"),
-    ("get", "/api/denoise?split=test&index=1&noise=1.5", None, "noise"),
-    ("get", "/api/denoise?split=test&index=1&noise=-0.1", None, "noise"),
-    ("get", "/api/denoise?split=test&index=1&noise=nan", None, "noise"),
-    ("get", "/api/denoise?split=test&index=1&noise=inf", None, "noise"),
-    ("get", "/api/denoise?split=test&index=1&seed=-3", None, "seed"),
-    ("get", "/api/interpolate?split=test&a=1&b=2&steps=1", None, "steps"),
-    ("get", "/api/interpolate?split=test&a=1&b=2&steps=65", None, "steps"),
-    ("get", "/api/interpolate?split=test&a=1&b=64", None, "choose 0-63"),
-    ("post", "/api/decode", {"code": [1.0, 2.0]}, "at least 4 items"),
-    ("post", "/api/decode", {"code": [1.0] * 5}, "at most 4 items"),
-    ("post", "/api/decode", {"code": [1e30, 0, 0, 0]}, "code[0]"),
-    ("post", "/api/decode", {"code": "0,0,0,0"}, "code"),
-    ("post", "/api/decode", {}, "code: Field required"),
-    ("post", "/api/encode", {"pixels": [0.5] * 783}, "at least 784 items"),
-    ("post", "/api/encode", {"pixels": [0.0] * 783 + [2.0]}, "pixels[783]"),
-])
+@pytest.mark.parametrize(
+    "method, url, body, says",
+    [
+        ("get", "/api/images/test/64", None, "choose 0-63"),
+        ("get", "/api/images/test/-1", None, "index"),
+        ("get", "/api/images/valid/1", None, "'train' or 'test'"),
+        ("get", "/api/reconstruct?split=test&index=1000000000000000000000000", None, "choose 0-63"),
+        ("get", "/api/reconstruct?split=test&index=abc", None, "query parameter index"),
+        ("get", "/api/reconstruct?split=test", None, "query parameter index: Field required"),
+        ("get", "/api/denoise?split=test&index=1&noise=1.5", None, "noise"),
+        ("get", "/api/denoise?split=test&index=1&noise=-0.1", None, "noise"),
+        ("get", "/api/denoise?split=test&index=1&noise=nan", None, "noise"),
+        ("get", "/api/denoise?split=test&index=1&noise=inf", None, "noise"),
+        ("get", "/api/denoise?split=test&index=1&seed=-3", None, "seed"),
+        ("get", "/api/interpolate?split=test&a=1&b=2&steps=1", None, "steps"),
+        ("get", "/api/interpolate?split=test&a=1&b=2&steps=65", None, "steps"),
+        ("get", "/api/interpolate?split=test&a=1&b=64", None, "choose 0-63"),
+        ("post", "/api/decode", {"code": [1.0, 2.0]}, "at least 4 items"),
+        ("post", "/api/decode", {"code": [1.0] * 5}, "at most 4 items"),
+        ("post", "/api/decode", {"code": [1e30, 0, 0, 0]}, "code[0]"),
+        ("post", "/api/decode", {"code": "0,0,0,0"}, "code"),
+        ("post", "/api/decode", {}, "code: Field required"),
+        ("post", "/api/encode", {"pixels": [0.5] * 783}, "at least 784 items"),
+        ("post", "/api/encode", {"pixels": [0.0] * 783 + [2.0]}, "pixels[783]"),
+    ],
+)
 def test_bad_input_gets_a_422_that_says_what_is_wrong(client, method, url, body, says):
     response = getattr(client, method)(url, **({"json": body} if body is not None else {}))
     assert response.status_code == 422
     assert says in response.json()["detail"]
 
 
-@pytest.mark.parametrize("raw, says", [
-    (b'{"code": [NaN, 0, 0, 0]}', "finite"),
-    (b'{"code": [Infinity, 0, 0, 0]}', "finite"),
-    (b'{"code": [0, 0', "not valid JSON"),
-    (b"", "Field required"),
-])
+@pytest.mark.parametrize(
+    "raw, says",
+    [
+        (b'{"code": [NaN, 0, 0, 0]}', "finite"),
+        (b'{"code": [Infinity, 0, 0, 0]}', "finite"),
+        (b'{"code": [0, 0', "not valid JSON"),
+        (b"", "Field required"),
+    ],
+)
 def test_malformed_bodies_get_a_422(client, raw, says):
     response = client.post("/api/decode", content=raw, headers={"content-type": "application/json"})
     assert response.status_code == 422
@@ -94,7 +100,6 @@ def test_a_long_list_of_bad_pixels_is_summarised(client):
     assert "pixels[0]" in detail and "(and 781 more)" in detail
 
 
-
 # The serve command's start-up errors: one line and exit code 2, before any serving.
 def run_serve(argv, capsys):
     from aelab.cli import main
@@ -120,13 +125,13 @@ def test_serve_reports_a_port_in_use(tiny_root, tiny_checkpoint, capsys):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        code, err = run_serve(["-l", str(tiny_checkpoint), "--data-root", str(tiny_root),
-                               "--port", str(port)], capsys)
+        code, err = run_serve(["-l", str(tiny_checkpoint), "--data-root", str(tiny_root), "--port", str(port)], capsys)
     assert code == 2 and f"port {port} on 127.0.0.1 is already in use" in err
 
 
-@pytest.mark.parametrize("argv, says", [(["--port", "70000"], "must be 0-65535"),
-                                        (["--port", "web"], "not a whole number")])
+@pytest.mark.parametrize(
+    "argv, says", [(["--port", "70000"], "must be 0-65535"), (["--port", "web"], "not a whole number")]
+)
 def test_serve_rejects_a_bad_port(tiny_checkpoint, capsys, argv, says):
     with pytest.raises(SystemExit) as exit_info:
         run_serve(["-l", str(tiny_checkpoint), *argv], capsys)
@@ -159,8 +164,7 @@ def test_fuzzed_requests_never_get_a_server_error(explorer, mode):
     )
 
     schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(explorer))
-    checks = [not_a_server_error, status_code_conformance, content_type_conformance,
-              response_schema_conformance]
+    checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
     operations = [result.ok() for result in schema.get_all_operations()]
     statuses = set()
     assert len(operations) == 11
@@ -168,8 +172,7 @@ def test_fuzzed_requests_never_get_a_server_error(explorer, mode):
         if mode == "negative" and operation.label in INPUTLESS | BINARY_BODY:
             continue
 
-        @settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
         @given(case=operation.as_strategy(generation_mode=schemathesis.GenerationMode(mode)))
         def fuzz(case):
             response = case.call_and_validate(checks=checks)

@@ -48,10 +48,16 @@ def server(tmp_path_factory):
 def test_every_panel_draws_its_images(page):
     info = page.evaluate("window.explorer.info")
     assert info["family"] in page.locator("#model-info").inner_text()
-    for selector in ["#reconstruct [data-role=original]", "#reconstruct [data-role=reconstruction]",
-                     "#denoise [data-role=original]", "#denoise [data-role=noisy]",
-                     "#denoise [data-role=denoised]", "#interpolate [data-role=frame]",
-                     "#latent [data-role=original]", "#latent [data-role=decoded]"]:
+    for selector in [
+        "#reconstruct [data-role=original]",
+        "#reconstruct [data-role=reconstruction]",
+        "#denoise [data-role=original]",
+        "#denoise [data-role=noisy]",
+        "#denoise [data-role=denoised]",
+        "#interpolate [data-role=frame]",
+        "#latent [data-role=original]",
+        "#latent [data-role=decoded]",
+    ]:
         assert pixels(page, selector) is not None, f"{selector} is blank"
     assert re.fullmatch(r"\d+\.\d{4}", page.locator("#reconstruct [data-role=mse]").inner_text())
     assert "dB" in page.locator("#denoise [data-role=psnr-noisy]").inner_text()
@@ -59,10 +65,9 @@ def test_every_panel_draws_its_images(page):
     assert page.locator("#latent .slider input").count() == info["bottleneck"]
     # nearest-neighbour scaling: a 28-pixel canvas shown 4x larger, unsmoothed
     style = page.locator("#reconstruct canvas").first.evaluate(
-        "c => [getComputedStyle(c).imageRendering, c.width, c.getBoundingClientRect().width]")
+        "c => [getComputedStyle(c).imageRendering, c.width, c.getBoundingClientRect().width]"
+    )
     assert style == ["pixelated", 28, 112]
-
-
 
 
 def test_dragging_a_latent_slider_redraws_the_decoded_image(page):

@@ -22,16 +22,22 @@ from aelab.web.app import create_app
 from aelab.web.server import running
 
 GRID = "#sample [data-role=grid]"
-PANEL_IMAGES = ["#reconstruct [data-role=reconstruction]", "#denoise [data-role=denoised]",
-                "#interpolate [data-role=frame]", "#latent [data-role=decoded]"]
+PANEL_IMAGES = [
+    "#reconstruct [data-role=reconstruction]",
+    "#denoise [data-role=denoised]",
+    "#interpolate [data-role=frame]",
+    "#latent [data-role=decoded]",
+]
 SAMPLES_DRAWN = "() => document.querySelector('#sample [data-role=grid]').dataset.version"
 
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory):
     folder = tmp_path_factory.mktemp("web_browser_families")
-    with running(create_app(tiny_explorer(folder, "conv"))) as conv, \
-            running(create_app(tiny_explorer(folder, "conv-vae"))) as conv_vae:
+    with (
+        running(create_app(tiny_explorer(folder, "conv"))) as conv,
+        running(create_app(tiny_explorer(folder, "conv-vae"))) as conv_vae,
+    ):
         yield {"conv": conv, "conv-vae": conv_vae}
 
 
@@ -60,7 +66,8 @@ def vae_page(open_family):
 
 def grid_pixels(page) -> list:
     return page.locator(f"{GRID} canvas").evaluate_all(
-        "cs => cs.map(c => Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data))")
+        "cs => cs.map(c => Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data))"
+    )
 
 
 @pytest.mark.parametrize("family", ["conv", "conv-vae"])
@@ -118,4 +125,3 @@ def test_the_temperature_slider_rescales_the_same_draws(vae_page):
     slider.fill("1")  # the default: the same seed draws the first grid again
     wait_redraw(page, GRID, before)
     assert grid_pixels(page) == warm
-

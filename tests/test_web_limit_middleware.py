@@ -9,8 +9,9 @@ import json
 from aelab.web.limits import BodyLimit
 
 
-def drive(max_bytes: int, chunks: list[bytes], headers=(), path: str = "/",
-          paths=None) -> tuple[list[dict], int | None]:
+def drive(
+    max_bytes: int, chunks: list[bytes], headers=(), path: str = "/", paths=None
+) -> tuple[list[dict], int | None]:
     """Run BodyLimit over a bare ASGI app that reads the whole body and lets any error escape."""
     seen: list[int] = []
 
@@ -25,8 +26,9 @@ def drive(max_bytes: int, chunks: list[bytes], headers=(), path: str = "/",
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"%d" % total})
 
-    pending = [{"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1}
-               for i, chunk in enumerate(chunks)]
+    pending = [
+        {"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1} for i, chunk in enumerate(chunks)
+    ]
     sent: list[dict] = []
 
     async def receive():
@@ -46,7 +48,8 @@ def test_the_middleware_works_on_any_asgi_app():
     sent, seen = drive(10, [b"12345", b"67890", b"1"])  # the app never gets the chunk past the limit
     assert sent[0]["status"] == 413 and len(sent) == 2 and seen is None
     assert json.loads(sent[1]["body"]) == {
-        "detail": "the request body is over this server's limit of 10 bytes; send less"}
+        "detail": "the request body is over this server's limit of 10 bytes; send less"
+    }
     sent, seen = drive(10, [b"1"], headers=[(b"content-length", b"11")])  # refused before it is read
     assert sent[0]["status"] == 413 and seen is None
     paths = {"/big": (20, "send a smaller file")}  # a path with its own cap; the others keep the default
@@ -55,4 +58,3 @@ def test_the_middleware_works_on_any_asgi_app():
     assert json.loads(sent[1]["body"])["detail"].endswith("limit of 20 bytes; send a smaller file")
     sent, seen = drive(10, [b"1" * 15], path="/small", paths=paths)
     assert sent[0]["status"] == 413 and seen is None
-

@@ -36,8 +36,7 @@ def app(tmp_path_factory):
     torch.manual_seed(0)
     model = MLPAutoencoder(ModelConfig(bottleneck=BOTTLENECK))
     init_lab_weights(model)
-    return create_app(Explorer(model, load_images("mnist", root, train=True),
-                               load_images("mnist", root, train=False)))
+    return create_app(Explorer(model, load_images("mnist", root, train=True), load_images("mnist", root, train=False)))
 
 
 @pytest.fixture(scope="module")
@@ -108,14 +107,15 @@ def test_an_oversized_body_gets_413_at_once_and_no_server_memory(server, framing
     and the same connection still serves the next request."""
     host, port = server
     limit = CAPS[path][0]
-    framing_header = (f"Content-Length: {HOSTILE_BYTES}" if framing == "content-length"
-                      else "Transfer-Encoding: chunked")
+    framing_header = f"Content-Length: {HOSTILE_BYTES}" if framing == "content-length" else "Transfer-Encoding: chunked"
     frame = (lambda data: data) if framing == "content-length" else chunked
     with MemoryGrowth() as growth, socket.create_connection((host, port)) as sock:
         sock.settimeout(ANSWER_TIMEOUT_S)
         start = time.perf_counter()
-        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-                     f"{framing_header}\r\n\r\n".encode())
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"{framing_header}\r\n\r\n".encode()
+        )
         sent = 0
         if framing == "chunked":  # a chunked body shows its size only as it streams
             while sent <= limit:
@@ -135,8 +135,10 @@ def test_an_oversized_body_gets_413_at_once_and_no_server_memory(server, framing
         sock.sendall(f"GET /api/info HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
         status, info = read_answer(sock, "GET")
         assert status == 200 and json.loads(info)["bottleneck"] == BOTTLENECK
-    print(f"\n{path} {framing}: 413 after {seconds * 1000:.1f} ms, {sent >> 20} MB sent in all, "
-          f"{growth.field} grew {growth.mb:.1f} MB")
+    print(
+        f"\n{path} {framing}: 413 after {seconds * 1000:.1f} ms, {sent >> 20} MB sent in all, "
+        f"{growth.field} grew {growth.mb:.1f} MB"
+    )
     assert growth.mb < MAX_GROWTH_MB
 
 
@@ -156,8 +158,9 @@ def test_a_plain_http_client_sending_50_mb_gets_the_413(server, framing):
     connection = http.client.HTTPConnection(host, port, timeout=ANSWER_TIMEOUT_S)
     try:
         with MemoryGrowth() as growth:
-            connection.request("POST", "/api/encode", body=stream(HOSTILE_BYTES), headers=headers,
-                               encode_chunked=framing == "chunked")
+            connection.request(
+                "POST", "/api/encode", body=stream(HOSTILE_BYTES), headers=headers, encode_chunked=framing == "chunked"
+            )
             answer = connection.getresponse()
             assert_is_the_413(answer.status, answer.read())
     finally:
@@ -177,7 +180,7 @@ def largest_legal_body(extra: int = 0) -> bytes:
     ]
     numbers = []
     for i in range(INPUT_DIM):
-        text = writings[i % len(writings)][:MAX_NUMBER_CHARS - 1]
+        text = writings[i % len(writings)][: MAX_NUMBER_CHARS - 1]
         numbers.append(text.ljust(MAX_NUMBER_CHARS - 1) + ",")
     body = '{"pixels": [' + "".join(numbers)[:-1] + "]}"
     assert len(body) <= LIMIT - BODY_MARGIN_BYTES + len('{"pixels": []}')
@@ -203,10 +206,12 @@ def post_chunked(server, path: str, body: bytes, piece: int = 1000) -> tuple[int
     host, port = server
     with socket.create_connection((host, port)) as sock:
         sock.settimeout(ANSWER_TIMEOUT_S)
-        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-                     "Transfer-Encoding: chunked\r\n\r\n".encode())
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n".encode()
+        )
         for start in range(0, len(body), piece):
-            sock.sendall(chunked(body[start:start + piece]))
+            sock.sendall(chunked(body[start : start + piece]))
         sock.sendall(b"0\r\n\r\n")
         return read_answer(sock)
 
@@ -237,8 +242,10 @@ def test_uploads_have_their_own_larger_cap_and_it_opens_no_other_path(server, cl
 def test_the_limit_is_sized_from_the_model():
     assert LIMIT == INPUT_DIM * MAX_NUMBER_CHARS + BODY_MARGIN_BYTES
     assert max_body_bytes(100, 2000) == 2000 * MAX_NUMBER_CHARS + BODY_MARGIN_BYTES
-    longest_repr = max(len(repr(x)) for x in (-2.2250738585072014e-308, -1.2345678901234567e-300,
-                                               -0.12345678901234568, 1.7976931348623157e308))
+    longest_repr = max(
+        len(repr(x))
+        for x in (-2.2250738585072014e-308, -1.2345678901234567e-300, -0.12345678901234568, 1.7976931348623157e308)
+    )
     assert MAX_NUMBER_CHARS >= 2 * longest_repr
 
 
@@ -247,8 +254,12 @@ def test_openapi_states_the_limit_and_documents_the_413(client):
     description = schema["info"]["description"]
     assert f"{LIMIT} bytes" in description and "413" in description and "JSON numbers" in description
     assert f"{MAX_UPLOAD_BYTES} bytes" in description
-    for path, limit in (("/api/encode", LIMIT), ("/api/decode", LIMIT), ("/api/reconstruct-pixels", LIMIT),
-                        ("/api/upload", MAX_UPLOAD_BYTES)):
+    for path, limit in (
+        ("/api/encode", LIMIT),
+        ("/api/decode", LIMIT),
+        ("/api/reconstruct-pixels", LIMIT),
+        ("/api/upload", MAX_UPLOAD_BYTES),
+    ):
         documented = schema["paths"][path]["post"]["responses"]["413"]
         assert str(limit) in documented["description"]
         assert documented["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorOut")

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import loadtest  # bench/loadtest.py
 import pytest
 import torch
 import uvicorn  # noqa: F401  the web extra serves here; a missing one is an error, never a skip
+from loadtest import loopback_address, run_load, same_answer
 
-from aelab.training import checkpoint
 from aelab.data.images import load_images
+from aelab.training import checkpoint
 from aelab.web.app import create_app
 from aelab.web.explorer import Explorer
-
-import loadtest  # bench/loadtest.py
-from loadtest import loopback_address, run_load, same_answer
 from aelab.web.server import running
 
 CLIENTS = 4
@@ -23,8 +22,9 @@ TIME_LIMIT_S = 120.0  # a bound, not a timing assert: the load stops there on a 
 @pytest.fixture
 def server_url(tiny_root, tiny_checkpoint):
     model = checkpoint.load_model(tiny_checkpoint)
-    explorer = Explorer(model, load_images("mnist", tiny_root, train=True),
-                        load_images("mnist", tiny_root, train=False))
+    explorer = Explorer(
+        model, load_images("mnist", tiny_root, train=True), load_images("mnist", tiny_root, train=False)
+    )
     with running(create_app(explorer)) as url:
         yield url
 
@@ -42,8 +42,9 @@ def test_concurrent_clients_get_no_errors_and_right_answers(server_url):
 def test_a_server_that_changes_its_answers_is_caught(tiny_root, tiny_checkpoint, monkeypatch):
     """The load checks answers against the first ones; a model edited mid-run must show up."""
     model = checkpoint.load_model(tiny_checkpoint)
-    explorer = Explorer(model, load_images("mnist", tiny_root, train=True),
-                        load_images("mnist", tiny_root, train=False))
+    explorer = Explorer(
+        model, load_images("mnist", tiny_root, train=True), load_images("mnist", tiny_root, train=False)
+    )
     prepare = loadtest.prepare_calls
 
     def prepare_then_change_the_model(base_url):

@@ -8,10 +8,9 @@ import sys
 from pathlib import Path
 
 import torch
+from conftest import REPO
 
 from aelab.cli import script_main
-
-from conftest import REPO
 
 RUN_TIMEOUT_S = 240  # a tiny run takes seconds; this only stops a hung one
 # A small network on the 256-image fixture: 256 = 3 x 85 + 1, so every epoch ends with a
@@ -39,12 +38,20 @@ def train_command(*args) -> list[str]:
 CONSOLE_SCRIPT = Path(sys.executable).with_name("aelab")
 
 
-def torchrun(save: Path, root: Path, *extra, nproc: int = 2, console: bool = False,
-             script: Path = REPO / "train.py") -> subprocess.CompletedProcess:
+def torchrun(
+    save: Path, root: Path, *extra, nproc: int = 2, console: bool = False, script: Path = REPO / "train.py"
+) -> subprocess.CompletedProcess:
     """``script`` (train.py) under torchrun, or with ``console`` the ``aelab train`` console script."""
     program = ["--no-python", str(CONSOLE_SCRIPT), "train"] if console else [str(script)]
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-               *program, *train_args(save, root, *extra)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        *program,
+        *train_args(save, root, *extra),
+    ]
     return subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, env=child_env())
 
 

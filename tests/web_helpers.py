@@ -56,8 +56,11 @@ def save_tiny_checkpoint(folder: Path, family: str = "mlp") -> Path:
 def tiny_explorer(folder: Path, family: str = "mlp") -> Explorer:
     """An explorer of a tiny checkpoint on the tiny dataset, loaded as ``serve`` loads them."""
     root = data_root(folder)
-    return Explorer(checkpoint.load_model(save_tiny_checkpoint(folder, family)),
-                    load_images("mnist", root, train=True), load_images("mnist", root, train=False))
+    return Explorer(
+        checkpoint.load_model(save_tiny_checkpoint(folder, family)),
+        load_images("mnist", root, train=True),
+        load_images("mnist", root, train=False),
+    )
 
 
 def get_ok(client, url: str):
@@ -74,8 +77,16 @@ def post_ok(client, url: str, body):
 
 # The browser: Debian's Chromium, which the extras cannot install, so only tests that need it skip.
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 LAPTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 STARTUP_TIMEOUT_S = 120
@@ -106,8 +117,10 @@ def launch_chromium() -> Iterator:
     from playwright import sync_api
 
     if not CHROMIUM.exists():
-        pytest.skip(f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium; "
-                    "scripts/test.sh does it where it may)")
+        pytest.skip(
+            f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium; "
+            "scripts/test.sh does it where it may)"
+        )
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
@@ -117,9 +130,22 @@ def launch_chromium() -> Iterator:
 def serve(weights: Path, root: Path) -> Iterator[str]:
     """``aelab serve --port 0`` in its own process; yields the URL it prints, then stops it."""
     process = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from aelab.cli import main; sys.exit(main())",
-         "serve", "-l", str(weights), "--data-root", str(root), "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys; from aelab.cli import main; sys.exit(main())",
+            "serve",
+            "-l",
+            str(weights),
+            "--data-root",
+            str(root),
+            "--port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     first_line = []
     reader = threading.Thread(target=lambda: first_line.append(process.stdout.readline()), daemon=True)
     reader.start()

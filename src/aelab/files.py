@@ -112,8 +112,10 @@ class PathLock:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
             handle.close()
-            raise UserError(f"{self.target} is being written by {holder} (another run with the same {self.what}); "
-                            f"wait for it to finish or choose another {self.what}") from None
+            raise UserError(
+                f"{self.target} is being written by {holder} (another run with the same {self.what}); "
+                f"wait for it to finish or choose another {self.what}"
+            ) from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"process {os.getpid()}")

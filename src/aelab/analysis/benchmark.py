@@ -68,8 +68,9 @@ def lab_dataloader(data: BenchData, train_set: ImageSet, batch_size: int) -> Dat
     if not data.config.named or data.config.image_size is not None or data.config.channels is not None:
         return DataLoader(PerImagePictures(train_set), batch_size=batch_size, shuffle=True)
     ensure_files(data.config.dataset, data.root, ALL_FILES)  # unpacks .gz copies, which torchvision would not
-    dataset = getattr(datasets, DATASETS[data.config.dataset])(root=str(data.root), train=True, download=False,
-                                                               transform=transforms.ToTensor())
+    dataset = getattr(datasets, DATASETS[data.config.dataset])(
+        root=str(data.root), train=True, download=False, transform=transforms.ToTensor()
+    )
     return DataLoader(dataset, batch_size=batch_size, shuffle=True)
 
 
@@ -260,8 +261,14 @@ def inference_images_per_second(model: nn.Module, test: torch.Tensor, runtime: R
     return passes * len(test) / elapsed
 
 
-def run_benchmark(data: BenchData, epochs: int = 10, seed: int = 0, device: str = "auto",
-                  precisions=("fp32", "bf16"), lab_epochs: int | None = None) -> dict:
+def run_benchmark(
+    data: BenchData,
+    epochs: int = 10,
+    seed: int = 0,
+    device: str = "auto",
+    precisions=("fp32", "bf16"),
+    lab_epochs: int | None = None,
+) -> dict:
     runtime = make_runtime(device, "fp32")
     train_set, test_set = data.splits()
     test = test_set.floats(runtime.device)
@@ -278,23 +285,47 @@ def run_benchmark(data: BenchData, epochs: int = 10, seed: int = 0, device: str 
         rt = runtimes[precision]
         r = row(contestant, totals[contestant.name], lab_rate, test, rt, data, seed, device)
         roofline = totals[rooflines[precision].name]
-        r.update(roofline_seconds=roofline.seconds, vs_roofline=r["train_seconds"] / roofline.seconds,
-                 capture_seconds=contestant.capture_seconds,
-                 inference_images_per_second=inference_images_per_second(contestant.model, test, rt))
+        r.update(
+            roofline_seconds=roofline.seconds,
+            vs_roofline=r["train_seconds"] / roofline.seconds,
+            capture_seconds=contestant.capture_seconds,
+            inference_images_per_second=inference_images_per_second(contestant.model, test, rt),
+        )
         rows.append(r)
-    return {"device": runtime.name, "torch": torch.__version__, "epochs": epochs, "seed": seed,
-            "schedule": "interleaved: one epoch of each contestant per round, order rotating",
-            "rows": rows, "dataset": data.config.label}
+    return {
+        "device": runtime.name,
+        "torch": torch.__version__,
+        "epochs": epochs,
+        "seed": seed,
+        "schedule": "interleaved: one epoch of each contestant per round, order rotating",
+        "rows": rows,
+        "dataset": data.config.label,
+    }
 
 
-def row(contestant, totals: Totals, lab_epochs_per_second: float, test: torch.Tensor, runtime: Runtime,
-        data: BenchData, seed: int, device: str) -> dict:
+def row(
+    contestant,
+    totals: Totals,
+    lab_epochs_per_second: float,
+    test: torch.Tensor,
+    runtime: Runtime,
+    data: BenchData,
+    seed: int,
+    device: str,
+) -> dict:
     seconds = totals.seconds
     epochs = len(totals.epoch_seconds)
     kind = "lab" if isinstance(contestant, LabScriptPipeline) else "ours"
-    return {"name": contestant.name, "epochs": epochs, "n_images": contestant.n_images,
-            "train_seconds": seconds, "epoch_seconds": totals.epoch_seconds,
-            "epochs_per_second": epochs / seconds, "images_per_second": epochs * contestant.n_images / seconds,
-            "speedup_vs_lab": epochs / seconds / lab_epochs_per_second, "final_loss": totals.final_loss,
-            "test_mse": mean_mse(contestant.model, test),
-            "peak_memory_mb": peak_mb(kind, data, seed, device, runtime.precision)}
+    return {
+        "name": contestant.name,
+        "epochs": epochs,
+        "n_images": contestant.n_images,
+        "train_seconds": seconds,
+        "epoch_seconds": totals.epoch_seconds,
+        "epochs_per_second": epochs / seconds,
+        "images_per_second": epochs * contestant.n_images / seconds,
+        "speedup_vs_lab": epochs / seconds / lab_epochs_per_second,
+        "final_loss": totals.final_loss,
+        "test_mse": mean_mse(contestant.model, test),
+        "peak_memory_mb": peak_mb(kind, data, seed, device, runtime.precision),
+    }

@@ -47,9 +47,11 @@ def check_compatible(model: Autoencoder, images: ImageSet, path=None) -> None:
     images.check_fits(model.config.output_dim, source)
     if model.config.convolutional and tuple(images.image_shape) != model.config.image_shape:
         # as many pixels in another layout would pass through the convolutions as nonsense
-        raise UserError(f"{source} is a {model.config.family} model for {describe_size(model.config.image_shape)} "
-                        f"images but {images.name} images are {describe_size(images.image_shape)}; use the "
-                        "dataset it was trained on, or --image-size and --channels to match it")
+        raise UserError(
+            f"{source} is a {model.config.family} model for {describe_size(model.config.image_shape)} "
+            f"images but {images.name} images are {describe_size(images.image_shape)}; use the "
+            "dataset it was trained on, or --image-size and --channels to match it"
+        )
 
 
 def torchmetrics_image():
@@ -110,45 +112,74 @@ class EvalReport:
 
     def to_dict(self) -> dict:
         return {
-            "dataset": self.dataset, "split": self.split, "n_images": self.n_images,
-            "conventions": {"mse": "mean over pixels and images, 0-1 scale",
-                            "psnr": "dB, per image with data range 1, mean over images",
-                            "ssim": "torchmetrics, Gaussian window 11, sigma 1.5, mean over images",
-                            "noise": f"Gaussian, {self.noise_clipping}, seeded", "seed": self.seed},
+            "dataset": self.dataset,
+            "split": self.split,
+            "n_images": self.n_images,
+            "conventions": {
+                "mse": "mean over pixels and images, 0-1 scale",
+                "psnr": "dB, per image with data range 1, mean over images",
+                "ssim": "torchmetrics, Gaussian window 11, sigma 1.5, mean over images",
+                "noise": f"Gaussian, {self.noise_clipping}, seeded",
+                "seed": self.seed,
+            },
             "class_counts": {self.class_name(c): n for c, n in self.class_counts.items()},
             "reconstruction": {
-                name: {"mse": q.mse, "psnr": q.psnr, "ssim": q.ssim,
-                       "per_class_mse": {self.class_name(c): v for c, v in q.per_class_mse.items()}}
+                name: {
+                    "mse": q.mse,
+                    "psnr": q.psnr,
+                    "ssim": q.ssim,
+                    "per_class_mse": {self.class_name(c): v for c, v in q.per_class_mse.items()},
+                }
                 for name, q in self.quality.items()
             },
-            "denoising": [{"noise_std": r.noise_std, "noisy_psnr": r.noisy_psnr,
-                           "denoised_psnr": r.denoised_psnr} for r in self.denoising],
+            "denoising": [
+                {"noise_std": r.noise_std, "noisy_psnr": r.noisy_psnr, "denoised_psnr": r.denoised_psnr}
+                for r in self.denoising
+            ],
         }
 
 
 def quality(recon: torch.Tensor, images: ImageSet, clean: torch.Tensor) -> Quality:
     errors = per_image_mse(recon, clean)
-    return Quality(mse=errors.mean().item(), psnr=psnr_per_image(recon, clean).mean().item(),
-                   ssim=mean_ssim(recon, clean, images.image_shape),
-                   per_class_mse=per_class_mse(errors.cpu(), images.labels))
+    return Quality(
+        mse=errors.mean().item(),
+        psnr=psnr_per_image(recon, clean).mean().item(),
+        ssim=mean_ssim(recon, clean, images.image_shape),
+        per_class_mse=per_class_mse(errors.cpu(), images.labels),
+    )
 
 
-def evaluate(reconstructors: dict[str, Reconstructor], images: ImageSet,
-             noise_stds=DENOISE_STDS, seed: int = DENOISE_SEED, device="cpu",
-             clip_noise: bool = False) -> EvalReport:
+def evaluate(
+    reconstructors: dict[str, Reconstructor],
+    images: ImageSet,
+    noise_stds=DENOISE_STDS,
+    seed: int = DENOISE_SEED,
+    device="cpu",
+    clip_noise: bool = False,
+) -> EvalReport:
     """Every reconstructor on the clean split, then on the same seeded noisy copies of it."""
     clean = images.floats(device)
     classes, counts = images.labels.unique(sorted=True, return_counts=True)
-    report = EvalReport(dataset=images.name, split=images.split, n_images=len(images), seed=seed,
-                        clip_noise=clip_noise,
-                        class_counts=dict(zip(classes.tolist(), counts.tolist())), class_names=images.class_names)
+    report = EvalReport(
+        dataset=images.name,
+        split=images.split,
+        n_images=len(images),
+        seed=seed,
+        clip_noise=clip_noise,
+        class_counts=dict(zip(classes.tolist(), counts.tolist())),
+        class_names=images.class_names,
+    )
     for name, reconstruct in reconstructors.items():
         report.quality[name] = quality(reconstruct(clean), images, clean)
     for std in noise_stds:
         noisy = noisy_copy(clean, std, seeded(seed), clip_noise)
-        denoised = {name: psnr_per_image(reconstruct(noisy), clean).mean().item()
-                    for name, reconstruct in reconstructors.items()}
-        report.denoising.append(DenoiseRow(noise_std=float(std),
-                                           noisy_psnr=psnr_per_image(noisy, clean).mean().item(),
-                                           denoised_psnr=denoised))
+        denoised = {
+            name: psnr_per_image(reconstruct(noisy), clean).mean().item()
+            for name, reconstruct in reconstructors.items()
+        }
+        report.denoising.append(
+            DenoiseRow(
+                noise_std=float(std), noisy_psnr=psnr_per_image(noisy, clean).mean().item(), denoised_psnr=denoised
+            )
+        )
     return report

@@ -30,8 +30,14 @@ from ..training.config import TrainConfig, resolve
 from ..training.plain_loop import make_scheduler
 from ..training.run import build_trainer, model_config_for
 from ..training.runtime import Runtime, make_runtime
-from .benchmark import (INFERENCE_MIN_SECONDS, INFERENCE_REPEATS, BenchData, inference_images_per_second,
-                        lab_dataloader, take_turns)
+from .benchmark import (
+    INFERENCE_MIN_SECONDS,
+    INFERENCE_REPEATS,
+    BenchData,
+    inference_images_per_second,
+    lab_dataloader,
+    take_turns,
+)
 from .inference import mean_mse
 
 
@@ -132,14 +138,28 @@ def onnx_images_per_second(model, test: torch.Tensor) -> float | None:
     return passes * len(images) / (time.perf_counter() - start)
 
 
-def run_family_benchmark(data: BenchData, family: str, recipe: str = "lab", epochs: int = 10, seed: int = 0,
-                         device: str = "auto", iw_samples: int = 1000) -> dict:
+def run_family_benchmark(
+    data: BenchData,
+    family: str,
+    recipe: str = "lab",
+    epochs: int = 10,
+    seed: int = 0,
+    device: str = "auto",
+    iw_samples: int = 1000,
+) -> dict:
     runtime = make_runtime(device)
     chosen = resolve(recipe, family)
     train_set, test_set = data.splits()
     model_config = model_config_for(train_set, chosen.model)
-    config = TrainConfig(**chosen.train, epochs=epochs, seed=seed, recipe=recipe, dataset=data.config.dataset,
-                         image_size=data.config.image_size, channels=data.config.channels)
+    config = TrainConfig(
+        **chosen.train,
+        epochs=epochs,
+        seed=seed,
+        recipe=recipe,
+        dataset=data.config.dataset,
+        image_size=data.config.image_size,
+        channels=data.config.channels,
+    )
     ours = OurTrainer(train_set, model_config, config, runtime)
     tutorial = TutorialLoop(data, train_set, model_config, config, runtime)  # last: its DataLoader shuffles from here
     floor = ArithmeticFloor(model_config, config, len(train_set), runtime)
@@ -149,56 +169,96 @@ def run_family_benchmark(data: BenchData, family: str, recipe: str = "lab", epoc
     rows = []
     for contestant in (tutorial, ours):
         seconds = totals[contestant.name].seconds
-        row = {"name": contestant.name, "epochs": epochs, "train_seconds": seconds,
-               "epoch_seconds": totals[contestant.name].epoch_seconds,
-               "speedup": epochs / seconds / tutorial_rate, "final_loss": totals[contestant.name].final_loss,
-               "test_mse": mean_mse(contestant.model, test),
-               "inference_images_per_second": inference_images_per_second(contestant.model, test, runtime),
-               "onnxruntime_images_per_second": onnx_images_per_second(contestant.model, test)}
+        row = {
+            "name": contestant.name,
+            "epochs": epochs,
+            "train_seconds": seconds,
+            "epoch_seconds": totals[contestant.name].epoch_seconds,
+            "speedup": epochs / seconds / tutorial_rate,
+            "final_loss": totals[contestant.name].final_loss,
+            "test_mse": mean_mse(contestant.model, test),
+            "inference_images_per_second": inference_images_per_second(contestant.model, test, runtime),
+            "onnxruntime_images_per_second": onnx_images_per_second(contestant.model, test),
+        }
         if contestant.model.variational:
             from .likelihood import likelihood
 
             scores = likelihood(contestant.model.to(runtime.device), test, iw_samples)
             row.update(negative_elbo=scores.negative_elbo, iw_nll=scores.iw_nll, iw_samples=iw_samples)
         rows.append(row)
-    return {"device": runtime.name, "torch": torch.__version__, "family": family, "recipe": recipe,
-            "model": model_config.layer_sizes, "epochs": epochs, "seed": seed, "dataset": data.config.label,
-            "schedule": "interleaved: one epoch of each per round, order rotating", "rows": rows,
-            "floor": floor_summary(floor.flops_per_image * len(train_set) / 1e9, totals[floor.name].epoch_seconds,
-                                   totals[tutorial.name].epoch_seconds, totals[ours.name].epoch_seconds)}
+    return {
+        "device": runtime.name,
+        "torch": torch.__version__,
+        "family": family,
+        "recipe": recipe,
+        "model": model_config.layer_sizes,
+        "epochs": epochs,
+        "seed": seed,
+        "dataset": data.config.label,
+        "schedule": "interleaved: one epoch of each per round, order rotating",
+        "rows": rows,
+        "floor": floor_summary(
+            floor.flops_per_image * len(train_set) / 1e9,
+            totals[floor.name].epoch_seconds,
+            totals[tutorial.name].epoch_seconds,
+            totals[ours.name].epoch_seconds,
+        ),
+    }
 
 
-def floor_summary(gflop_per_epoch: float, floor_seconds: list[float], tutorial_seconds: list[float],
-                  ours_seconds: list[float]) -> dict:
+def floor_summary(
+    gflop_per_epoch: float, floor_seconds: list[float], tutorial_seconds: list[float], ours_seconds: list[float]
+) -> dict:
     """The floor against the two loops, each timed in the rounds the floor ran in (the first ones):
     a shared machine's speed drifts from round to round, and only the same rounds compare."""
     rounds = len(floor_seconds)
-    floor, tutorial, ours = (sum(seconds[:rounds]) / rounds for seconds in (floor_seconds, tutorial_seconds, ours_seconds))
-    return {"gflop_per_epoch": gflop_per_epoch, "epoch_seconds": floor, "epochs": rounds,
-            "most_speedup_possible": tutorial / floor, "ours_over_floor": ours / floor}
+    floor, tutorial, ours = (
+        sum(seconds[:rounds]) / rounds for seconds in (floor_seconds, tutorial_seconds, ours_seconds)
+    )
+    return {
+        "gflop_per_epoch": gflop_per_epoch,
+        "epoch_seconds": floor,
+        "epochs": rounds,
+        "most_speedup_possible": tutorial / floor,
+        "ours_over_floor": ours / floor,
+    }
 
 
 def family_report(report: dict) -> str:
     from .tables import markdown_table
 
     variational = "iw_nll" in report["rows"][0]
-    header = ["pipeline", "epochs/s", "speed-up", "test MSE"] + (["-ELBO (nats)", "IW-NLL (nats)"] if variational else []) \
+    header = (
+        ["pipeline", "epochs/s", "speed-up", "test MSE"]
+        + (["-ELBO (nats)", "IW-NLL (nats)"] if variational else [])
         + ["PyTorch inference img/s", "onnxruntime img/s"]
+    )
     rows = []
     for r in report["rows"]:
         onnx = r["onnxruntime_images_per_second"]
-        rows.append([r["name"], f"{r['epochs'] / r['train_seconds']:.3f}", f"{r['speedup']:.2f}x", f"{r['test_mse']:.5f}"]
-                    + ([f"{r['negative_elbo']:.2f}", f"{r['iw_nll']:.2f}"] if variational else [])
-                    + [f"{r['inference_images_per_second']:,.0f}", "n/a" if onnx is None else f"{onnx:,.0f}"])
-    lines = [f"{report['family']} ({report['model']}), {report['recipe']} recipe, {report['epochs']} epochs, "
-             f"seed {report['seed']}, {report['dataset']}, on {report['device']}, torch {report['torch']}", ""]
+        rows.append(
+            [r["name"], f"{r['epochs'] / r['train_seconds']:.3f}", f"{r['speedup']:.2f}x", f"{r['test_mse']:.5f}"]
+            + ([f"{r['negative_elbo']:.2f}", f"{r['iw_nll']:.2f}"] if variational else [])
+            + [f"{r['inference_images_per_second']:,.0f}", "n/a" if onnx is None else f"{onnx:,.0f}"]
+        )
+    lines = [
+        f"{report['family']} ({report['model']}), {report['recipe']} recipe, {report['epochs']} epochs, "
+        f"seed {report['seed']}, {report['dataset']}, on {report['device']}, torch {report['torch']}",
+        "",
+    ]
     lines += markdown_table(header, rows)
     floor = report["floor"]
-    lines += ["", f"Arithmetic floor: {floor['gflop_per_epoch']:,.0f} GFLOP per epoch at this machine's peak matrix rate "
-                  f"takes {floor['epoch_seconds']:.2f} s; in the {floor['epochs']} rounds it ran, the tutorial loop "
-                  f"took {floor['most_speedup_possible']:.2f}x as long, the most any trainer could gain on it here, "
-                  f"and ours {floor['ours_over_floor']:.2f}x."]
+    lines += [
+        "",
+        f"Arithmetic floor: {floor['gflop_per_epoch']:,.0f} GFLOP per epoch at this machine's peak matrix rate "
+        f"takes {floor['epoch_seconds']:.2f} s; in the {floor['epochs']} rounds it ran, the tutorial loop "
+        f"took {floor['most_speedup_possible']:.2f}x as long, the most any trainer could gain on it here, "
+        f"and ours {floor['ours_over_floor']:.2f}x.",
+    ]
     if variational:
-        lines += ["", f"Negative ELBO and IW-NLL: nats per test image, K = {report['rows'][0]['iw_samples']} draws, "
-                      "on the test split binarised once with seed 0 (see docs/families.md)."]
+        lines += [
+            "",
+            f"Negative ELBO and IW-NLL: nats per test image, K = {report['rows'][0]['iw_samples']} draws, "
+            "on the test split binarised once with seed 0 (see docs/families.md).",
+        ]
     return "\n".join(lines) + "\n"

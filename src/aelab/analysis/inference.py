@@ -34,8 +34,12 @@ def encode_all(model, images: ImageSet, batch_size: int = EVAL_BATCH) -> torch.T
     """The codes of every image of a split, on the CPU; uint8 chunks are converted one at a time."""
     model.eval()
     device = model_device(model)
-    return torch.cat([model.encode(chunk.to(device).reshape(len(chunk), -1).float().div_(PIXEL_MAX)).cpu()
-                      for chunk in images.images.split(batch_size)])
+    return torch.cat(
+        [
+            model.encode(chunk.to(device).reshape(len(chunk), -1).float().div_(PIXEL_MAX)).cpu()
+            for chunk in images.images.split(batch_size)
+        ]
+    )
 
 
 def code_ranges(codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -50,7 +54,7 @@ def per_image_mse(recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def psnr_per_image(recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """PSNR in dB of each row against its target; ``inf`` where they are identical."""
-    return 10 * torch.log10(PEAK ** 2 / per_image_mse(recon.double(), target.double())).float()
+    return 10 * torch.log10(PEAK**2 / per_image_mse(recon.double(), target.double())).float()
 
 
 def mean_mse(model, images: torch.Tensor, batch_size: int = EVAL_BATCH) -> float:

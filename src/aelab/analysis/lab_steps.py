@@ -16,15 +16,18 @@ from .inference import model_device
 from .plots import image_row, save_figure
 
 
-
 @torch.no_grad()
 def reconstruct(model: MLPAutoencoder, image: torch.Tensor) -> torch.Tensor:
     return model(image.reshape(1, -1))[0]
 
 
 @torch.no_grad()
-def denoise(model: MLPAutoencoder, image: torch.Tensor, noise_std: float = LAB_NOISE_STD,
-            generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def denoise(
+    model: MLPAutoencoder,
+    image: torch.Tensor,
+    noise_std: float = LAB_NOISE_STD,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Add the lab's Gaussian noise (unclipped, as the lab does) and reconstruct; returns (noisy, denoised)."""
     noisy = noisy_copy(image, noise_std, generator)
     return noisy, reconstruct(model, noisy)
@@ -56,8 +59,15 @@ class LabRequest:
     seed: int | None = None
 
 
-def run_lab(model: MLPAutoencoder, images: ImageSet, request: LabRequest, out: Path | None,
-            show: bool, input_fn=input, print_fn=print) -> list[Path]:
+def run_lab(
+    model: MLPAutoencoder,
+    images: ImageSet,
+    request: LabRequest,
+    out: Path | None,
+    show: bool,
+    input_fn=input,
+    print_fn=print,
+) -> list[Path]:
     """Steps 4-6 as the lab runs them; figures go to ``out`` and/or the screen."""
     images.check_fits(model.config.input_dim)
     device = model_device(model)
@@ -71,25 +81,39 @@ def run_lab(model: MLPAutoencoder, images: ImageSet, request: LabRequest, out: P
     if index is None:
         index = ask_index("Enter an image index", len(images), input_fn, print_fn)
     image = images.image(index).to(device)
-    figures.append(image_row([image, reconstruct(model, image)], ["original", "reconstruction"],
-                             f"{images.name} {images.split} image {index}", shape, show))
+    figures.append(
+        image_row(
+            [image, reconstruct(model, image)],
+            ["original", "reconstruction"],
+            f"{images.name} {images.split} image {index}",
+            shape,
+            show,
+        )
+    )
 
     print_fn("Running Step 5: denoising")
     noisy, denoised = denoise(model, image, request.noise_std, generator)
-    figures.append(image_row([image, noisy, denoised], ["original", f"noisy (std {request.noise_std:.3g})",
-                                                        "denoised"],
-                             f"denoising image {index}", shape, show))
+    figures.append(
+        image_row(
+            [image, noisy, denoised],
+            ["original", f"noisy (std {request.noise_std:.3g})", "denoised"],
+            f"denoising image {index}",
+            shape,
+            show,
+        )
+    )
 
     print_fn("Running Step 6: bottleneck interpolation")
     pair = request.pair
     if pair is None:
-        pair = (ask_index("Enter the first image index", len(images), input_fn, print_fn),
-                ask_index("Enter the second image index", len(images), input_fn, print_fn))
+        pair = (
+            ask_index("Enter the first image index", len(images), input_fn, print_fn),
+            ask_index("Enter the second image index", len(images), input_fn, print_fn),
+        )
     a, b = (images.image(i).to(device) for i in pair)
     strip = model.interpolate(a, b, request.n_steps)
     titles = [f"{i / (request.n_steps - 1):.2f}" for i in range(request.n_steps)]
-    figures.append(image_row(list(strip), titles, f"interpolating image {pair[0]} to image {pair[1]}",
-                             shape, show))
+    figures.append(image_row(list(strip), titles, f"interpolating image {pair[0]} to image {pair[1]}", shape, show))
 
     written = []
     if out is not None:

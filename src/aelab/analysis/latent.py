@@ -42,12 +42,17 @@ def project_2d(codes: torch.Tensor) -> Projection:
     if z == 2:
         return Projection(codes, "code unit 1", "code unit 2", "the codes themselves")
     if z == 1:
-        return Projection(torch.cat([codes, torch.zeros_like(codes)], dim=1), "code unit 1", "(one unit only)",
-                          "the codes themselves")
+        return Projection(
+            torch.cat([codes, torch.zeros_like(codes)], dim=1), "code unit 1", "(one unit only)", "the codes themselves"
+        )
     pca = fit_pca(codes, max_components=2)
     first, both = pca.explained_ratio(1), pca.explained_ratio(2)
-    return Projection(pca.encode(codes, 2).float(), f"PC 1 of the codes ({first:.0%} of variance)",
-                      f"PC 2 of the codes ({both - first:.0%} of variance)", f"PCA projection of the {z}-D codes")
+    return Projection(
+        pca.encode(codes, 2).float(),
+        f"PC 1 of the codes ({first:.0%} of variance)",
+        f"PC 2 of the codes ({both - first:.0%} of variance)",
+        f"PCA projection of the {z}-D codes",
+    )
 
 
 def codes_figure(codes: torch.Tensor, labels: torch.Tensor, title: str, class_name=str):
@@ -58,11 +63,18 @@ def codes_figure(codes: torch.Tensor, labels: torch.Tensor, title: str, class_na
     # One scatter in a shuffled order: drawn class by class, the last class would cover the others.
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(DRAW_ORDER_SEED))
     points = projection.points[order].numpy()
-    ax.scatter(points[:, 0], points[:, 1], s=SCATTER_POINT, alpha=0.5, rasterized=True,
-               color=[colours(c % colours.N) for c in labels[order].tolist()])
-    handles = [plt.Line2D([], [], linestyle="", marker="o", color=colours(c % colours.N),
-                          label=class_name(c))
-               for c in labels.unique(sorted=True).tolist()]
+    ax.scatter(
+        points[:, 0],
+        points[:, 1],
+        s=SCATTER_POINT,
+        alpha=0.5,
+        rasterized=True,
+        color=[colours(c % colours.N) for c in labels[order].tolist()],
+    )
+    handles = [
+        plt.Line2D([], [], linestyle="", marker="o", color=colours(c % colours.N), label=class_name(c))
+        for c in labels.unique(sorted=True).tolist()
+    ]
     ax.set_xlabel(projection.xlabel)
     ax.set_ylabel(projection.ylabel)
     ax.set_title(f"{title}\n{projection.how}, coloured by class")
@@ -80,12 +92,19 @@ def mosaic(images: torch.Tensor, image_shape):
     for r in range(rows):
         for c in range(cols):
             top, left = r * (height + GAP), c * (width + GAP)
-            canvas[:, top:top + height, left:left + width] = tiles[r, c]
+            canvas[:, top : top + height, left : left + width] = tiles[r, c]
     return as_picture(canvas, canvas.shape)
 
 
-def grid_figure(images: torch.Tensor, image_shape, row_labels: list[str], col_labels: list[str],
-                title: str, xlabel: str, ylabel: str):
+def grid_figure(
+    images: torch.Tensor,
+    image_shape,
+    row_labels: list[str],
+    col_labels: list[str],
+    title: str,
+    xlabel: str,
+    ylabel: str,
+):
     plt = pyplot()
     rows, cols = images.shape[:2]
     height, width = image_shape[-2:]
@@ -135,13 +154,21 @@ def ordinal(n: int) -> str:
 
 def traversal_figure(model: MLPAutoencoder, codes: torch.Tensor, title: str, n_steps: int = LATENT_N_STEPS):
     images, ranges = traversal(model, codes, n_steps)
-    rows = [f"unit {u + 1}: {lo:.2f} to {hi:.2f}" + (" (inactive)" if hi - lo < INACTIVE else "")
-            for u, (lo, hi) in enumerate(ranges)]
+    rows = [
+        f"unit {u + 1}: {lo:.2f} to {hi:.2f}" + (" (inactive)" if hi - lo < INACTIVE else "")
+        for u, (lo, hi) in enumerate(ranges)
+    ]
     cols = [f"{s / (n_steps - 1):.2f}" for s in range(n_steps)]
     low, high = (ordinal(round(p * 100)) for p in CODE_QUANTILES)
-    return grid_figure(images, model.config.image_shape, rows, cols,
-                       f"{title}\neach unit swept from its test-set {low} to {high} percentile, others at their mean",
-                       f"position in the unit's range (0 = {low} percentile, 1 = {high})", "code unit and its range")
+    return grid_figure(
+        images,
+        model.config.image_shape,
+        rows,
+        cols,
+        f"{title}\neach unit swept from its test-set {low} to {high} percentile, others at their mean",
+        f"position in the unit's range (0 = {low} percentile, 1 = {high})",
+        "code unit and its range",
+    )
 
 
 def pick_examples(images: ImageSet, pairs) -> list[tuple[int, int]]:
@@ -150,37 +177,50 @@ def pick_examples(images: ImageSet, pairs) -> list[tuple[int, int]]:
     for pair in pairs:
         for c in pair:
             if c not in present:
-                raise UserError(f"class {c} has no image in the {images.name} {images.split} set; "
-                                f"choose from {', '.join(map(str, sorted(present)))}")
+                raise UserError(
+                    f"class {c} has no image in the {images.name} {images.split} set; "
+                    f"choose from {', '.join(map(str, sorted(present)))}"
+                )
     first = {c: int((images.labels == c).nonzero()[0]) for c in present}
     return [(first[a], first[b]) for a, b in pairs]
 
 
-def interpolation_figure(model: MLPAutoencoder, images: ImageSet, pairs, title: str,
-                         n_steps: int = LATENT_N_STEPS):
+def interpolation_figure(model: MLPAutoencoder, images: ImageSet, pairs, title: str, n_steps: int = LATENT_N_STEPS):
     device = model_device(model)
     indices = pick_examples(images, pairs)
-    strips = torch.stack([model.interpolate(images.image(a).to(device), images.image(b).to(device), n_steps).cpu()
-                          for a, b in indices])
-    rows = [f"{images.class_name(ca)} to {images.class_name(cb)}\n(images {a}, {b})"
-            for (ca, cb), (a, b) in zip(pairs, indices)]
+    strips = torch.stack(
+        [model.interpolate(images.image(a).to(device), images.image(b).to(device), n_steps).cpu() for a, b in indices]
+    )
+    rows = [
+        f"{images.class_name(ca)} to {images.class_name(cb)}\n(images {a}, {b})"
+        for (ca, cb), (a, b) in zip(pairs, indices)
+    ]
     cols = [f"{s / (n_steps - 1):.2f}" for s in range(n_steps)]
-    return grid_figure(strips, model.config.image_shape, rows, cols,
-                       f"{title}\ndecoded straight lines between two test images' codes",
-                       "interpolation weight t: code = (1 - t) code_a + t code_b", "class pair (test image indices)")
+    return grid_figure(
+        strips,
+        model.config.image_shape,
+        rows,
+        cols,
+        f"{title}\ndecoded straight lines between two test images' codes",
+        "interpolation weight t: code = (1 - t) code_a + t code_b",
+        "class pair (test image indices)",
+    )
 
 
-def write_figures(model: MLPAutoencoder, images: ImageSet, out: Path, name: str, pairs=LATENT_PAIRS,
-                  n_steps: int = LATENT_N_STEPS) -> list[Path]:
+def write_figures(
+    model: MLPAutoencoder, images: ImageSet, out: Path, name: str, pairs=LATENT_PAIRS, n_steps: int = LATENT_N_STEPS
+) -> list[Path]:
     """All three figures for one model, saved atomically into ``out``."""
     if n_steps < 2:
         raise UserError(f"need at least 2 steps (both ends of each sweep), got {n_steps}")
     plt = pyplot()
     codes = encode_all(model, images)
     title = f"{name} (bottleneck {model.config.bottleneck}), {images.name} {images.split} set"
-    figures = [codes_figure(codes, images.labels, f"Test-set codes of {title}", images.class_name),
-               traversal_figure(model, codes, f"Latent traversal of {title}", n_steps),
-               interpolation_figure(model, images, pairs, f"Interpolation in {title}", n_steps)]
+    figures = [
+        codes_figure(codes, images.labels, f"Test-set codes of {title}", images.class_name),
+        traversal_figure(model, codes, f"Latent traversal of {title}", n_steps),
+        interpolation_figure(model, images, pairs, f"Interpolation in {title}", n_steps),
+    ]
     written = []
     for fig, file_name in zip(figures, LATENT_FIGURE_NAMES):
         save_figure(fig, out / file_name)

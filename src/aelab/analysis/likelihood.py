@@ -50,8 +50,9 @@ def scored_images(model, clean: torch.Tensor, seed: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def likelihood(model, clean: torch.Tensor, iw_samples: int, seed: int = BINARIZE_SEED,
-               progress: bool = False) -> Likelihood:
+def likelihood(
+    model, clean: torch.Tensor, iw_samples: int, seed: int = BINARIZE_SEED, progress: bool = False
+) -> Likelihood:
     """Negative ELBO and IW-NLL of ``model`` on ``clean`` (flat images in [0, 1]), in nats per image."""
     model.eval()
     images = scored_images(model, clean.to(model_device(model)), seed)
@@ -60,25 +61,45 @@ def likelihood(model, clean: torch.Tensor, iw_samples: int, seed: int = BINARIZE
     elbo_total = nll_total = 0.0
     chunks = images.split(IMAGES_PER_CHUNK)
     for chunk in tqdm(chunks, desc="importance sampling", unit="chunk", disable=not progress, file=sys.stderr):
-        weights = torch.cat([model.log_weights(chunk, min(draws_per_pass, iw_samples - done), draws)
-                             for done in range(0, iw_samples, draws_per_pass)]).double()
+        weights = torch.cat(
+            [
+                model.log_weights(chunk, min(draws_per_pass, iw_samples - done), draws)
+                for done in range(0, iw_samples, draws_per_pass)
+            ]
+        ).double()
         elbo_total -= weights.mean(0).sum().item()
         nll_total -= (torch.logsumexp(weights, 0) - math.log(iw_samples)).sum().item()
-    return Likelihood(negative_elbo=elbo_total / len(images), iw_nll=nll_total / len(images), iw_samples=iw_samples,
-                      n_images=len(images), binarized=model.config.likelihood == "bernoulli", seed=seed)
+    return Likelihood(
+        negative_elbo=elbo_total / len(images),
+        iw_nll=nll_total / len(images),
+        iw_samples=iw_samples,
+        n_images=len(images),
+        binarized=model.config.likelihood == "bernoulli",
+        seed=seed,
+    )
 
 
 def likelihood_section(scores: dict[str, Likelihood]) -> list[str]:
     """The table eval prints, with its conventions under it."""
     from .tables import markdown_table
 
-    rows = [[name, f"{s.negative_elbo:.2f}", f"{s.iw_nll:.2f}", str(s.iw_samples), str(s.n_images)]
-            for name, s in scores.items()]
+    rows = [
+        [name, f"{s.negative_elbo:.2f}", f"{s.iw_nll:.2f}", str(s.iw_samples), str(s.n_images)]
+        for name, s in scores.items()
+    ]
     first = next(iter(scores.values()))
-    data = (f"the test split binarised once (seeded coin flips, seed {first.seed})" if first.binarized
-            else "the test split's grey levels (a density: it can go below 0)")
-    return ["Likelihood, nats per image (lower is better):", ""] + \
-        markdown_table(["model", "negative ELBO", "IW-NLL", "K draws", "images"], rows) + \
-        ["", f"On {data}. Both from the same K draws z_k ~ q(z|x) per image, log weights "
-             "w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x): negative ELBO = -mean_k w_k, "
-             "IW-NLL = -log mean_k exp(w_k) (Burda et al., 2016)."]
+    data = (
+        f"the test split binarised once (seeded coin flips, seed {first.seed})"
+        if first.binarized
+        else "the test split's grey levels (a density: it can go below 0)"
+    )
+    return (
+        ["Likelihood, nats per image (lower is better):", ""]
+        + markdown_table(["model", "negative ELBO", "IW-NLL", "K draws", "images"], rows)
+        + [
+            "",
+            f"On {data}. Both from the same K draws z_k ~ q(z|x) per image, log weights "
+            "w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x): negative ELBO = -mean_k w_k, "
+            "IW-NLL = -log mean_k exp(w_k) (Burda et al., 2016).",
+        ]
+    )

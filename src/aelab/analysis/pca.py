@@ -81,8 +81,12 @@ def fit_pca(data: torch.Tensor, max_components: int | None = None) -> PCA:
     # eigh returns ascending eigenvalues; flip to put the largest variance first.
     values, vectors = torch.linalg.eigh(covariance)
     values, vectors = values.flip(0).clamp_min(0.0), vectors.flip(1)
-    return PCA(mean=mean, components=vectors[:, :max_components].contiguous(),
-               explained_variance=values, total_variance=values.sum().item())
+    return PCA(
+        mean=mean,
+        components=vectors[:, :max_components].contiguous(),
+        explained_variance=values,
+        total_variance=values.sum().item(),
+    )
 
 
 def chunks(data: torch.Tensor, mean: torch.Tensor | float = 0.0):
@@ -105,7 +109,7 @@ def fit_randomized(data: torch.Tensor, k: int) -> PCA:
     def transposed_times(left: torch.Tensor) -> torch.Tensor:  # centred data.T @ left, dim x width
         total, start = torch.zeros(dim, left.shape[1], dtype=FIT_DTYPE), 0
         for chunk in chunks(data, mean):
-            total += chunk.T @ left[start:start + len(chunk)]
+            total += chunk.T @ left[start : start + len(chunk)]
             start += len(chunk)
         return total
 
@@ -114,8 +118,13 @@ def fit_randomized(data: torch.Tensor, k: int) -> PCA:
         basis = torch.linalg.qr(times(torch.linalg.qr(transposed_times(basis)).Q)).Q
     _, singular, right = torch.linalg.svd(transposed_times(basis).T, full_matrices=False)
     total = sum(chunk.pow(2).sum().item() for chunk in chunks(data, mean)) / (n - 1)
-    return PCA(mean=mean, components=right[:k].T.contiguous(), explained_variance=singular[:k] ** 2 / (n - 1),
-               total_variance=total, method=f"randomized SVD ({POWER_ITERATIONS} power iterations)")
+    return PCA(
+        mean=mean,
+        components=right[:k].T.contiguous(),
+        explained_variance=singular[:k] ** 2 / (n - 1),
+        total_variance=total,
+        method=f"randomized SVD ({POWER_ITERATIONS} power iterations)",
+    )
 
 
 class PCAReconstructor:

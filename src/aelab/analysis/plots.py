@@ -40,8 +40,9 @@ def save_figure(fig, path: str | Path) -> None:
     atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=FIGURE_DPI, bbox_inches="tight"))
 
 
-def loss_curve(losses: list[float], path: str | Path, test_mse: float | None = None,
-               title: str = "training loss") -> None:
+def loss_curve(
+    losses: list[float], path: str | Path, test_mse: float | None = None, title: str = "training loss"
+) -> None:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 5))
     epochs = range(1, len(losses) + 1)

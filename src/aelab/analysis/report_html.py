@@ -166,8 +166,12 @@ def block_html(block) -> str:
 def render(page: Page) -> str:
     """The whole page as one string."""
     nav = "".join(f'<li><a href="#{escape(s.anchor)}">{escape(s.heading)}</a></li>' for s in page.sections)
-    body = "\n".join(f'<section id="{escape(s.anchor)}">\n<h2>{escape(s.heading)}</h2>\n'
-                     + "\n".join(block_html(b) for b in s.blocks) + "\n</section>" for s in page.sections)
+    body = "\n".join(
+        f'<section id="{escape(s.anchor)}">\n<h2>{escape(s.heading)}</h2>\n'
+        + "\n".join(block_html(b) for b in s.blocks)
+        + "\n</section>"
+        for s in page.sections
+    )
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>

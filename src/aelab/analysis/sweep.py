@@ -68,9 +68,18 @@ def test_scores(reconstruct, clean: torch.Tensor) -> tuple[float, float]:
     return (recon - clean).pow(2).mean().item(), psnr_per_image(recon, clean).mean().item()
 
 
-def run_sweep(bottlenecks, train_config: TrainConfig, train_set: ImageSet, test_set: ImageSet,
-              runtime: Runtime, model_overrides: dict | None = None, save_dir: Path | None = None,
-              pca: PCA | None = None, on_row=None, progress: bool = True) -> list[SweepRow]:
+def run_sweep(
+    bottlenecks,
+    train_config: TrainConfig,
+    train_set: ImageSet,
+    test_set: ImageSet,
+    runtime: Runtime,
+    model_overrides: dict | None = None,
+    save_dir: Path | None = None,
+    pca: PCA | None = None,
+    on_row=None,
+    progress: bool = True,
+) -> list[SweepRow]:
     """Train ``train_config`` at each bottleneck size; ``on_row(rows)`` runs after each one.
 
     Rows are labelled with ``train_config.recipe`` (after the family, for other families than the
@@ -85,10 +94,16 @@ def run_sweep(bottlenecks, train_config: TrainConfig, train_set: ImageSet, test_
     machine = machine_description(runtime)
     clean = test_set.floats(runtime.device)
     rows: list[SweepRow] = []
-    bar = tqdm(total=len(configs) * train_config.epochs, desc=f"sweep {label}", unit="epoch",
-               disable=not progress, file=sys.stderr)
+    bar = tqdm(
+        total=len(configs) * train_config.epochs,
+        desc=f"sweep {label}",
+        unit="epoch",
+        disable=not progress,
+        file=sys.stderr,
+    )
     try:
         for z, model_config in configs.items():
+
             def advance(trainer: Trainer, z=z):
                 bar.update(1)
                 bar.set_postfix(z=z, loss=f"{trainer.history.losses[-1]:.5f}")
@@ -101,11 +116,23 @@ def run_sweep(bottlenecks, train_config: TrainConfig, train_set: ImageSet, test_
                 save_run(Path(path), trainer.model, trainer.run_state(), "or pass --no-models")
             ae_mse, ae_psnr = test_scores(model_reconstructor(trainer.model), clean)
             pca_mse, pca_psnr = test_scores(PCAReconstructor(pca, z), clean)
-            rows.append(SweepRow(label=label, bottleneck=z, epochs=train_config.epochs, ae_mse=ae_mse,
-                                 pca_mse=pca_mse, ae_psnr=ae_psnr, pca_psnr=pca_psnr,
-                                 train_seconds=trainer.history.seconds[-1], machine=machine, checkpoint=path))
-            bar.write(f"{label} z={z}: test MSE {ae_mse:.5f} (PCA {pca_mse:.5f}), "
-                      f"{rows[-1].train_seconds:.0f}s training")
+            rows.append(
+                SweepRow(
+                    label=label,
+                    bottleneck=z,
+                    epochs=train_config.epochs,
+                    ae_mse=ae_mse,
+                    pca_mse=pca_mse,
+                    ae_psnr=ae_psnr,
+                    pca_psnr=pca_psnr,
+                    train_seconds=trainer.history.seconds[-1],
+                    machine=machine,
+                    checkpoint=path,
+                )
+            )
+            bar.write(
+                f"{label} z={z}: test MSE {ae_mse:.5f} (PCA {pca_mse:.5f}), {rows[-1].train_seconds:.0f}s training"
+            )
             if on_row is not None:
                 on_row(rows)
     finally:

@@ -31,12 +31,36 @@ def write_csv(rows: list[SweepRow], path: str | Path) -> None:
 
 def sweep_markdown(rows: list[SweepRow], dataset: str = "mnist") -> str:
     machines = sorted({r.machine for r in rows})
-    header = ["recipe", "bottleneck", "epochs", "AE test MSE", "PCA test MSE", "AE below PCA", "AE PSNR (dB)",
-              "PCA PSNR (dB)", "training time (s)"]
-    cells = [[r.label, str(r.bottleneck), str(r.epochs), f"{r.ae_mse:.4f}", f"{r.pca_mse:.4f}", f"{r.below_pca:.0%}",
-              f"{r.ae_psnr:.2f}", f"{r.pca_psnr:.2f}", f"{r.train_seconds:.0f}"] for r in rows]
-    lines = [f"Test MSE on the {dataset} test set (mean over pixels, 0-1 scale); PCA fitted on the training "
-             f"split with as many components as the bottleneck. Trained on: {'; '.join(machines)}.", ""]
+    header = [
+        "recipe",
+        "bottleneck",
+        "epochs",
+        "AE test MSE",
+        "PCA test MSE",
+        "AE below PCA",
+        "AE PSNR (dB)",
+        "PCA PSNR (dB)",
+        "training time (s)",
+    ]
+    cells = [
+        [
+            r.label,
+            str(r.bottleneck),
+            str(r.epochs),
+            f"{r.ae_mse:.4f}",
+            f"{r.pca_mse:.4f}",
+            f"{r.below_pca:.0%}",
+            f"{r.ae_psnr:.2f}",
+            f"{r.pca_psnr:.2f}",
+            f"{r.train_seconds:.0f}",
+        ]
+        for r in rows
+    ]
+    lines = [
+        f"Test MSE on the {dataset} test set (mean over pixels, 0-1 scale); PCA fitted on the training "
+        f"split with as many components as the bottleneck. Trained on: {'; '.join(machines)}.",
+        "",
+    ]
     return "\n".join(lines + markdown_table(header, cells)) + "\n"
 
 
@@ -52,8 +76,12 @@ def plot_rate_distortion(rows: list[SweepRow], path: str | Path, dataset: str = 
     ax.plot(sizes, [pca[z] for z in sizes], label="PCA (same number of components)", **PCA_STYLE)
     for label in dict.fromkeys(r.label for r in rows):
         mine = sorted((r for r in rows if r.label == label), key=lambda r: r.bottleneck)
-        ax.plot([r.bottleneck for r in mine], [r.ae_mse for r in mine], marker="o",
-                label=f"{family_and_recipe(label)} recipe, {mine[0].epochs} epochs")
+        ax.plot(
+            [r.bottleneck for r in mine],
+            [r.ae_mse for r in mine],
+            marker="o",
+            label=f"{family_and_recipe(label)} recipe, {mine[0].epochs} epochs",
+        )
     ax.set_xscale("log", base=2)
     ax.set_xticks(sizes, [str(z) for z in sizes])
     ax.xaxis.set_minor_locator(NullLocator())  # only the swept sizes are ticked

@@ -17,11 +17,15 @@ import threading
 
 from ..errors import INTERRUPTED_EXIT, UserError
 from ..training.processes import is_main_process, is_single_process
-from . import bench, eval as eval_command, export, figures, lab, report as report_command, sample, serve, sweep, train
+from . import bench, export, figures, lab, sample, serve, sweep, train
+from . import eval as eval_command
+from . import report as report_command
 from .args import Parser
 
-COMMANDS = {module.NAME: module for module in (train, lab, eval_command, sweep, figures, sample, report_command,
-                                                export, serve, bench)}
+COMMANDS = {
+    module.NAME: module
+    for module in (train, lab, eval_command, sweep, figures, sample, report_command, export, serve, bench)
+}
 # How allocators word running out of memory, when they raise a RuntimeError rather than MemoryError.
 ALLOCATOR_FAILURES = ("can't allocate memory", "out of memory", "not enough memory")
 DEFAULT_MEMORY_ADVICE = "close other programs or use smaller sizes"
@@ -124,8 +128,12 @@ def run(make_parser, argv: list[str] | None) -> int:
             return report(prog, "interrupted", INTERRUPTED_EXIT, error=False)
         if is_out_of_memory(err):
             detail = str(err).splitlines()[0] if str(err) else type(err).__name__
-            return report(prog, f"not enough memory for this job ({detail[:200]}); "
-                                f"{getattr(args, 'memory_advice', DEFAULT_MEMORY_ADVICE)}", UserError.exit_code)
+            return report(
+                prog,
+                f"not enough memory for this job ({detail[:200]}); "
+                f"{getattr(args, 'memory_advice', DEFAULT_MEMORY_ADVICE)}",
+                UserError.exit_code,
+            )
         raise
     finally:
         if in_main_thread:

@@ -78,6 +78,7 @@ def positive_float(text: str) -> float:
 
 def checked(convert):
     """An argparse type from a converter that raises UserError: its message becomes argparse's."""
+
     def parse(text: str):
         try:
             return convert(text)
@@ -109,21 +110,49 @@ def fraction(text: str) -> float:
 def add_data_args(parser: argparse.ArgumentParser, from_checkpoint: bool = False) -> None:
     """The data flags; ``from_checkpoint``: their defaults are what the loaded checkpoint saved."""
     default = "the checkpoint's, else mnist" if from_checkpoint else "mnist"
-    parser.add_argument("--dataset", type=checked(dataset_spec), default=None, metavar="NAME|PATH",
-                        help=f"{', '.join(DATASETS)}, or your own images: a folder (class folders, with "
-                             f"train/ and test/ or without), a .npz (x_train, x_test, ...) or a .npy (default {default})")
-    parser.add_argument("--data-root", default="./data", metavar="DIR",
-                        help="where the named datasets live, in torchvision's layout (default ./data)")
-    parser.add_argument("--image-size", type=positive_int, nargs=2, metavar=("H", "W"),
-                        help="resize every image to H x W (antialiased); needed when the images differ in size")
-    parser.add_argument("--channels", type=int, choices=CHANNEL_CHOICES,
-                        help="1: make the images grey, 3: colour (default: as the data is)")
-    parser.add_argument("--test-fraction", type=fraction, metavar="F",
-                        help="share of the images held out for testing when the data has no test split (default 0.1)")
-    parser.add_argument("--cache-dir", metavar="DIR",
-                        help="where decoded image folders are cached (default: a hidden folder beside the images)")
-    parser.add_argument("--skip-bad-images", action="store_true",
-                        help="skip files that are not readable images (and list them) instead of stopping")
+    parser.add_argument(
+        "--dataset",
+        type=checked(dataset_spec),
+        default=None,
+        metavar="NAME|PATH",
+        help=f"{', '.join(DATASETS)}, or your own images: a folder (class folders, with "
+        f"train/ and test/ or without), a .npz (x_train, x_test, ...) or a .npy (default {default})",
+    )
+    parser.add_argument(
+        "--data-root",
+        default="./data",
+        metavar="DIR",
+        help="where the named datasets live, in torchvision's layout (default ./data)",
+    )
+    parser.add_argument(
+        "--image-size",
+        type=positive_int,
+        nargs=2,
+        metavar=("H", "W"),
+        help="resize every image to H x W (antialiased); needed when the images differ in size",
+    )
+    parser.add_argument(
+        "--channels",
+        type=int,
+        choices=CHANNEL_CHOICES,
+        help="1: make the images grey, 3: colour (default: as the data is)",
+    )
+    parser.add_argument(
+        "--test-fraction",
+        type=fraction,
+        metavar="F",
+        help="share of the images held out for testing when the data has no test split (default 0.1)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="where decoded image folders are cached (default: a hidden folder beside the images)",
+    )
+    parser.add_argument(
+        "--skip-bad-images",
+        action="store_true",
+        help="skip files that are not readable images (and list them) instead of stopping",
+    )
 
 
 def data_config(args, saved: DataConfig | None = None) -> DataConfig:
@@ -131,10 +160,12 @@ def data_config(args, saved: DataConfig | None = None) -> DataConfig:
     base = saved or DataConfig()
     if args.dataset is not None and args.dataset != base.dataset:
         base = DataConfig(dataset=args.dataset)  # other data: none of the saved sizes apply
-    return DataConfig(dataset=base.dataset,
-                      image_size=tuple(args.image_size) if args.image_size else base.image_size,
-                      channels=args.channels or base.channels,
-                      test_fraction=args.test_fraction or base.test_fraction)
+    return DataConfig(
+        dataset=base.dataset,
+        image_size=tuple(args.image_size) if args.image_size else base.image_size,
+        channels=args.channels or base.channels,
+        test_fraction=args.test_fraction or base.test_fraction,
+    )
 
 
 def load_data(args, checkpoint_path=None):
@@ -143,5 +174,6 @@ def load_data(args, checkpoint_path=None):
     from ..training import checkpoint
 
     saved = checkpoint.saved_data_config(checkpoint_path) if checkpoint_path is not None else None
-    return load_splits(data_config(args, saved), args.data_root, args.cache_dir, args.skip_bad_images,
-                       progress=sys.stderr.isatty())
+    return load_splits(
+        data_config(args, saved), args.data_root, args.cache_dir, args.skip_bad_images, progress=sys.stderr.isatty()
+    )

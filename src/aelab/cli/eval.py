@@ -14,12 +14,14 @@ from .args import add_data_args, load_data, positive_float, positive_int, seed
 
 NAME = "eval"
 HELP = "test-set MSE, PSNR, SSIM, per-digit MSE and denoising, beside PCA"
-DESCRIPTION = ("Evaluate a checkpoint on the test split: MSE (mean over pixels, 0-1 scale), PSNR and SSIM, MSE "
-               "per class, the same for a PCA with as many components as the bottleneck (fitted on the "
-               "training split), and PSNR before and after denoising seeded Gaussian noise (unclipped, as "
-               "in the lab, or clipped with --clip-noise). --compare-to adds a second model, e.g. a "
-               "clean-trained one beside one trained with train.py --train-noise, and the denoising gain "
-               "of the first over it.")
+DESCRIPTION = (
+    "Evaluate a checkpoint on the test split: MSE (mean over pixels, 0-1 scale), PSNR and SSIM, MSE "
+    "per class, the same for a PCA with as many components as the bottleneck (fitted on the "
+    "training split), and PSNR before and after denoising seeded Gaussian noise (unclipped, as "
+    "in the lab, or clipped with --clip-noise). --compare-to adds a second model, e.g. a "
+    "clean-trained one beside one trained with train.py --train-noise, and the denoising gain "
+    "of the first over it."
+)
 
 MEMORY_ADVICE = "lower --pca-components, or use --device cpu"
 DEFAULT_IW_SAMPLES = 1000  # Burda et al.'s K for the importance-weighted NLL
@@ -29,15 +31,30 @@ def configure(p):
     p.add_argument("-l", "--load", required=True, metavar="PATH", help="checkpoint to evaluate")
     p.add_argument("--compare-to", metavar="PATH", help="a second checkpoint shown beside it")
     p.add_argument("--json", metavar="PATH", help="also write every number to this JSON file")
-    p.add_argument("--noise-std", type=positive_float, nargs="+", default=list(DENOISE_STDS), metavar="STD",
-                   help="noise levels for the denoising table (default 0.1 0.2 sqrt(0.1) 0.5)")
-    p.add_argument("--clip-noise", action="store_true",
-                   help="clip the noisy images to [0, 1], as a stored image would be (default: unclipped, the lab's)")
+    p.add_argument(
+        "--noise-std",
+        type=positive_float,
+        nargs="+",
+        default=list(DENOISE_STDS),
+        metavar="STD",
+        help="noise levels for the denoising table (default 0.1 0.2 sqrt(0.1) 0.5)",
+    )
+    p.add_argument(
+        "--clip-noise",
+        action="store_true",
+        help="clip the noisy images to [0, 1], as a stored image would be (default: unclipped, the lab's)",
+    )
     p.add_argument("--seed", type=seed, default=DENOISE_SEED, help=f"seed for the noise (default {DENOISE_SEED})")
-    p.add_argument("--iw-samples", type=positive_int, default=DEFAULT_IW_SAMPLES, metavar="K",
-                   help=f"VAEs: posterior draws per test image for the ELBO and IW-NLL (default {DEFAULT_IW_SAMPLES})")
-    p.add_argument("--pca-components", type=positive_int, metavar="K",
-                   help="PCA baseline size (default: the model's bottleneck)")
+    p.add_argument(
+        "--iw-samples",
+        type=positive_int,
+        default=DEFAULT_IW_SAMPLES,
+        metavar="K",
+        help=f"VAEs: posterior draws per test image for the ELBO and IW-NLL (default {DEFAULT_IW_SAMPLES})",
+    )
+    p.add_argument(
+        "--pca-components", type=positive_int, metavar="K", help="PCA baseline size (default: the model's bottleneck)"
+    )
     add_data_args(p, from_checkpoint=True)
     p.add_argument("--device", default="auto", help=f"{', '.join(DEVICES)} or cuda:N (default auto)")
     p.set_defaults(run=run)
@@ -81,7 +98,7 @@ def run(args) -> int:
         names = [str(p) for p in paths]
     loaded = {name: runtime.place(checkpoint.load_model(path)) for name, path in zip(names, paths)}
     train_set, test_set = load_data(args, args.load)
-    for (name, model), path in zip(loaded.items(), paths):
+    for model, path in zip(loaded.values(), paths):
         check_compatible(model, test_set, path)
 
     k = args.pca_components or loaded[names[0]].config.bottleneck
@@ -91,12 +108,18 @@ def run(args) -> int:
     reconstructors[pca_name] = PCAReconstructor(pca, k)
     # The model, its linear baseline, then the model it is compared with: the table's columns.
     order = [names[0], pca_name] + names[1:]
-    report = evaluate({n: reconstructors[n] for n in order}, test_set, args.noise_std, args.seed, runtime.device,
-                      args.clip_noise)
+    report = evaluate(
+        {n: reconstructors[n] for n in order}, test_set, args.noise_std, args.seed, runtime.device, args.clip_noise
+    )
 
-    models = {name: {"path": str(path), "bottleneck": loaded[name].config.bottleneck,
-                     **dict(zip(("train_noise", "train_noise_clipped"), training_noise(path)))}
-              for name, path in zip(names, paths)}
+    models = {
+        name: {
+            "path": str(path),
+            "bottleneck": loaded[name].config.bottleneck,
+            **dict(zip(("train_noise", "train_noise_clipped"), training_noise(path))),
+        }
+        for name, path in zip(names, paths)
+    }
     gain = (names[0], names[1]) if len(names) > 1 else None
     print(format_report(report, models, pca_name, gain))
     print(f"{pca_name} was fitted on the {train_set.name} train split by {pca.method} PCA")
@@ -106,18 +129,32 @@ def run(args) -> int:
         from ..analysis.likelihood import likelihood, likelihood_section
 
         clean = test_set.floats(runtime.device)
-        scores = {name: likelihood(model, clean, args.iw_samples, progress=sys.stderr.isatty())
-                  for name, model in densities.items()}
+        scores = {
+            name: likelihood(model, clean, args.iw_samples, progress=sys.stderr.isatty())
+            for name, model in densities.items()
+        }
         print("\n" + "\n".join(likelihood_section(scores)))
     if args.json:
-        data = {**report.to_dict(), "models": models,
-                "pca": {"name": pca_name, "components": k, "fitted_on": f"{train_set.name} train split",
-                        "method": pca.method},
-                **({"likelihood": {name: s.to_dict() for name, s in scores.items()}} if scores else {})}
+        data = {
+            **report.to_dict(),
+            "models": models,
+            "pca": {
+                "name": pca_name,
+                "components": k,
+                "fitted_on": f"{train_set.name} train split",
+                "method": pca.method,
+            },
+            **({"likelihood": {name: s.to_dict() for name, s in scores.items()}} if scores else {}),
+        }
         if gain:
-            data["denoising_gain_db"] = {"of": gain[0], "over": gain[1], "by_noise_std": [
-                {"noise_std": r.noise_std, "gain": r.denoised_psnr[gain[0]] - r.denoised_psnr[gain[1]]}
-                for r in report.denoising]}
+            data["denoising_gain_db"] = {
+                "of": gain[0],
+                "over": gain[1],
+                "by_noise_std": [
+                    {"noise_std": r.noise_std, "gain": r.denoised_psnr[gain[0]] - r.denoised_psnr[gain[1]]}
+                    for r in report.denoising
+                ],
+            }
         write_text(args.json, json.dumps(data, indent=2) + "\n")
         print(f"\nsaved {args.json}")
     return 0

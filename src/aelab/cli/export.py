@@ -6,9 +6,11 @@ from pathlib import Path
 
 NAME = "export"
 HELP = "write model.safetensors + config.json and encoder/decoder ONNX files"
-DESCRIPTION = ("Export a checkpoint to a folder: model.safetensors and config.json (which every command "
-               "loads with -l DIR, as it loads a .pth), and encoder.onnx and decoder.onnx (flat images in "
-               "[0, 1] to codes and back, with a dynamic batch axis) for ONNX runtimes.")
+DESCRIPTION = (
+    "Export a checkpoint to a folder: model.safetensors and config.json (which every command "
+    "loads with -l DIR, as it loads a .pth), and encoder.onnx and decoder.onnx (flat images in "
+    "[0, 1] to codes and back, with a dynamic batch axis) for ONNX runtimes."
+)
 
 
 def configure(p):

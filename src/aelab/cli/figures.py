@@ -13,9 +13,11 @@ DEFAULT_OUT = Path("latent_figures")
 
 NAME = "figures"
 HELP = "latent-space figures: codes in 2-D, traversals, interpolations"
-DESCRIPTION = ("Draw a checkpoint's test-set codes in 2-D coloured by class (the codes themselves when the "
-               "bottleneck is 2, else a PCA projection of them), a traversal grid (each unit swept from its "
-               "1st to 99th percentile, the others at their mean) and an interpolation grid for class pairs.")
+DESCRIPTION = (
+    "Draw a checkpoint's test-set codes in 2-D coloured by class (the codes themselves when the "
+    "bottleneck is 2, else a PCA projection of them), a traversal grid (each unit swept from its "
+    "1st to 99th percentile, the others at their mean) and an interpolation grid for class pairs."
+)
 
 
 def class_pair(text: str) -> tuple[int, int]:
@@ -31,13 +33,28 @@ def class_pair(text: str) -> tuple[int, int]:
 
 def configure(p):
     p.add_argument("-l", "--load", required=True, metavar="PATH", help="checkpoint to draw")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
-                   help=f"folder for {', '.join(LATENT_FIGURE_NAMES)} (default {DEFAULT_OUT})")
-    p.add_argument("--pairs", type=class_pair, nargs="+", default=list(LATENT_PAIRS), metavar="A-B",
-                   help="class pairs to interpolate between, the first test image of each class "
-                        f"(default {' '.join(f'{a}-{b}' for a, b in LATENT_PAIRS)})")
-    p.add_argument("--n-steps", type=step_count, default=LATENT_N_STEPS,
-                   help=f"images per traversal and interpolation row, both ends included (default {LATENT_N_STEPS})")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        metavar="DIR",
+        help=f"folder for {', '.join(LATENT_FIGURE_NAMES)} (default {DEFAULT_OUT})",
+    )
+    p.add_argument(
+        "--pairs",
+        type=class_pair,
+        nargs="+",
+        default=list(LATENT_PAIRS),
+        metavar="A-B",
+        help="class pairs to interpolate between, the first test image of each class "
+        f"(default {' '.join(f'{a}-{b}' for a, b in LATENT_PAIRS)})",
+    )
+    p.add_argument(
+        "--n-steps",
+        type=step_count,
+        default=LATENT_N_STEPS,
+        help=f"images per traversal and interpolation row, both ends included (default {LATENT_N_STEPS})",
+    )
     add_data_args(p, from_checkpoint=True)
     p.set_defaults(run=run)
 

@@ -17,18 +17,31 @@ DESCRIPTION = "The lab's Steps 4-6 on a trained checkpoint."
 
 
 def configure(p):
-    p.add_argument("-l", "--load", required=True, metavar="PATH",
-                   help="checkpoint from train.py, or a state_dict saved by the lab's own code")
+    p.add_argument(
+        "-l",
+        "--load",
+        required=True,
+        metavar="PATH",
+        help="checkpoint from train.py, or a state_dict saved by the lab's own code",
+    )
     add_data_args(p, from_checkpoint=True)
     p.add_argument("--index", type=non_negative_int, help="image for Steps 4 and 5 (else asked)")
-    p.add_argument("--pair", type=non_negative_int, nargs=2, metavar=("A", "B"),
-                   help="images to interpolate between in Step 6 (else asked)")
+    p.add_argument(
+        "--pair",
+        type=non_negative_int,
+        nargs=2,
+        metavar=("A", "B"),
+        help="images to interpolate between in Step 6 (else asked)",
+    )
     p.add_argument("--n-steps", type=step_count, default=LAB_N_STEPS, help="interpolation steps, endpoints included")
-    p.add_argument("--noise-std", type=non_negative_float, default=LAB_NOISE_STD,
-                   help="std of the Gaussian noise in Step 5 (default sqrt(0.1), the lab's)")
+    p.add_argument(
+        "--noise-std",
+        type=non_negative_float,
+        default=LAB_NOISE_STD,
+        help="std of the Gaussian noise in Step 5 (default sqrt(0.1), the lab's)",
+    )
     p.add_argument("--seed", type=seed, default=None, help="seed for the noise in Step 5")
-    p.add_argument("--out", type=Path, default=None, metavar="DIR",
-                   help=f"write {', '.join(LAB_FIGURE_NAMES)} here")
+    p.add_argument("--out", type=Path, default=None, metavar="DIR", help=f"write {', '.join(LAB_FIGURE_NAMES)} here")
     p.add_argument("--no-show", action="store_true", help="do not open figure windows")
     p.set_defaults(run=run)
 
@@ -50,8 +63,13 @@ def run(args) -> int:
             print(f"no display found; saving the figures to {out}/ instead")
     if out is not None:
         prepare_output_folder(out, LAB_FIGURE_NAMES, "figure")
-    request = LabRequest(index=args.index, pair=tuple(args.pair) if args.pair else None,
-                         n_steps=args.n_steps, noise_std=args.noise_std, seed=args.seed)
+    request = LabRequest(
+        index=args.index,
+        pair=tuple(args.pair) if args.pair else None,
+        n_steps=args.n_steps,
+        noise_std=args.noise_std,
+        seed=args.seed,
+    )
     for path in run_lab(model, images, request, out, show):
         print(f"saved {path}")
     return 0

@@ -13,10 +13,12 @@ from .args import add_data_args, load_data, non_negative_float, non_negative_int
 
 NAME = "report"
 HELP = "one HTML page about a checkpoint: model, recipe, training, the lab's steps, evaluation, latent space"
-DESCRIPTION = ("Write one self-contained HTML file about a checkpoint: the model and its data, the recipe and "
-               "loss curve from the run state beside it, the lab's Steps 4-6, the evaluation against PCA "
-               "(as eval prints it), the latent figures (as figures draws them) and the environment. The "
-               "figures are inlined, so the file opens offline and requests nothing.")
+DESCRIPTION = (
+    "Write one self-contained HTML file about a checkpoint: the model and its data, the recipe and "
+    "loss curve from the run state beside it, the lab's Steps 4-6, the evaluation against PCA "
+    "(as eval prints it), the latent figures (as figures draws them) and the environment. The "
+    "figures are inlined, so the file opens offline and requests nothing."
+)
 DEFAULT_OUT = Path("report.html")
 BYTES_PER_MB = 1e6
 
@@ -24,19 +26,38 @@ MEMORY_ADVICE = "use --no-eval, or --device cpu"
 
 
 def configure(p):
-    p.add_argument("-l", "--load", required=True, metavar="PATH",
-                   help="checkpoint from train.py, or a state_dict saved by the lab's own code")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="FILE",
-                   help=f"the HTML file to write (default {DEFAULT_OUT})")
+    p.add_argument(
+        "-l",
+        "--load",
+        required=True,
+        metavar="PATH",
+        help="checkpoint from train.py, or a state_dict saved by the lab's own code",
+    )
+    p.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, metavar="FILE", help=f"the HTML file to write (default {DEFAULT_OUT})"
+    )
     p.add_argument("--index", type=non_negative_int, default=0, help="training image for Steps 4 and 5 (default 0)")
-    p.add_argument("--pair", type=non_negative_int, nargs=2, default=[0, 1], metavar=("A", "B"),
-                   help="training images to interpolate between in Step 6 (default 0 1)")
+    p.add_argument(
+        "--pair",
+        type=non_negative_int,
+        nargs=2,
+        default=[0, 1],
+        metavar=("A", "B"),
+        help="training images to interpolate between in Step 6 (default 0 1)",
+    )
     p.add_argument("--n-steps", type=step_count, default=LAB_N_STEPS, help="interpolation steps, endpoints included")
-    p.add_argument("--noise-std", type=non_negative_float, default=LAB_NOISE_STD,
-                   help="std of the Gaussian noise in Step 5 (default sqrt(0.1), the lab's)")
+    p.add_argument(
+        "--noise-std",
+        type=non_negative_float,
+        default=LAB_NOISE_STD,
+        help="std of the Gaussian noise in Step 5 (default sqrt(0.1), the lab's)",
+    )
     p.add_argument("--seed", type=seed, default=DENOISE_SEED, help=f"seed for the noise (default {DENOISE_SEED})")
-    p.add_argument("--no-eval", action="store_true",
-                   help="leave out the evaluation against PCA and the denoising table (the slow part)")
+    p.add_argument(
+        "--no-eval",
+        action="store_true",
+        help="leave out the evaluation against PCA and the denoising table (the slow part)",
+    )
     add_data_args(p, from_checkpoint=True)
     p.add_argument("--device", default="auto", help=f"{', '.join(DEVICES)} or cuda:N (default auto)")
     p.set_defaults(run=run)
@@ -64,8 +85,14 @@ def run(args) -> int:
     check_compatible(model, test_set, args.load)
     for index in [args.index, *args.pair]:
         train_set.image(index)  # fail before any work if an index is out of range
-    request = ReportRequest(index=args.index, pair=tuple(args.pair), n_steps=args.n_steps,
-                            noise_std=args.noise_std, seed=args.seed, evaluate=not args.no_eval)
+    request = ReportRequest(
+        index=args.index,
+        pair=tuple(args.pair),
+        n_steps=args.n_steps,
+        noise_std=args.noise_std,
+        seed=args.seed,
+        evaluate=not args.no_eval,
+    )
     page = build_report(model, args.load, train_set, test_set, runtime, request, started, say)
     data = render(page).encode("utf-8")
     try:

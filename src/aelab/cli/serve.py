@@ -9,10 +9,14 @@ from ..errors import UserError
 from .args import add_data_args, load_data
 
 NAME = "serve"
-HELP = ("explore a checkpoint of any family in the browser (reconstruct, denoise, interpolate, latent "
-        "sliders; new samples from a VAE)")
-DESCRIPTION = ("Start a local web app over a trained checkpoint and print its URL; "
-               "the page and its JSON API (docs at /docs) stay up until Ctrl-C.")
+HELP = (
+    "explore a checkpoint of any family in the browser (reconstruct, denoise, interpolate, latent "
+    "sliders; new samples from a VAE)"
+)
+DESCRIPTION = (
+    "Start a local web app over a trained checkpoint and print its URL; "
+    "the page and its JSON API (docs at /docs) stay up until Ctrl-C."
+)
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 MAX_PORT = 65535
@@ -29,13 +33,23 @@ def port_number(text: str) -> int:
 
 
 def configure(p):
-    p.add_argument("-l", "--load", required=True, metavar="PATH",
-                   help="checkpoint from train.py, or a state_dict saved by the lab's own code")
+    p.add_argument(
+        "-l",
+        "--load",
+        required=True,
+        metavar="PATH",
+        help="checkpoint from train.py, or a state_dict saved by the lab's own code",
+    )
     add_data_args(p, from_checkpoint=True)
-    p.add_argument("--host", default=DEFAULT_HOST,
-                   help=f"address to listen on (default {DEFAULT_HOST}: this machine only)")
-    p.add_argument("--port", type=port_number, default=DEFAULT_PORT,
-                   help=f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one)")
+    p.add_argument(
+        "--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST}: this machine only)"
+    )
+    p.add_argument(
+        "--port",
+        type=port_number,
+        default=DEFAULT_PORT,
+        help=f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one)",
+    )
     p.set_defaults(run=run)
 
 
@@ -52,8 +66,9 @@ def run(args) -> int:
         from ..web.explorer import Explorer
         from ..web.server import bind, serve_forever, url_of
     except ImportError as err:
-        raise UserError(f"the web explorer needs the web extra ({err.name} is missing): "
-                        "pip install -e '.[web]'") from None
+        raise UserError(
+            f"the web explorer needs the web extra ({err.name} is missing): pip install -e '.[web]'"
+        ) from None
     from ..training import checkpoint
 
     model = checkpoint.load_model(args.load)
@@ -66,7 +81,6 @@ def run(args) -> int:
         raise
     if not is_loopback(args.host):
         print(f"warning: listening on {args.host}, so other machines may reach this page")
-    print(f"aelab explorer of {args.load} on {train.name}: {url_of(sock)} (Ctrl-C to stop)",
-          flush=True)
+    print(f"aelab explorer of {args.load} on {train.name}: {url_of(sock)} (Ctrl-C to stop)", flush=True)
     serve_forever(app, sock)
     return 0

@@ -18,8 +18,10 @@ DEFAULT_SEED = 0  # a sweep is a measurement: repeatable unless asked otherwise
 
 NAME = "sweep"
 HELP = "train at several bottleneck sizes; write a rate-distortion table and plot"
-DESCRIPTION = ("Train each recipe (default: the lab's) once per bottleneck size, score each model and a PCA with as many "
-               "components on the test split, and write sweep.md, sweep.csv and sweep.png.")
+DESCRIPTION = (
+    "Train each recipe (default: the lab's) once per bottleneck size, score each model and a PCA with as many "
+    "components on the test split, and write sweep.md, sweep.csv and sweep.png."
+)
 
 
 def bottleneck_list(text: str) -> list[int]:
@@ -28,22 +30,45 @@ def bottleneck_list(text: str) -> list[int]:
     except UserError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
 
+
 MEMORY_ADVICE = "lower the sizes in -z, or -b"
 
 
 def configure(p):
-    p.add_argument("-z", "--bottlenecks", type=bottleneck_list, default=list(SWEEP_BOTTLENECKS),
-                   metavar="LIST", help="code sizes, comma-separated (default "
-                                        f"{','.join(map(str, SWEEP_BOTTLENECKS))})")
+    p.add_argument(
+        "-z",
+        "--bottlenecks",
+        type=bottleneck_list,
+        default=list(SWEEP_BOTTLENECKS),
+        metavar="LIST",
+        help=f"code sizes, comma-separated (default {','.join(map(str, SWEEP_BOTTLENECKS))})",
+    )
     p.add_argument("-e", "--epochs", type=positive_int, default=50, help="epochs per model (default 50)")
-    p.add_argument("--recipe", nargs="+", choices=RECIPE_NAMES, default=["lab"], metavar="RECIPE",
-                   help=f"recipes to sweep, each a row group in the table ({', '.join(RECIPE_NAMES)}; default lab)")
-    p.add_argument("--model", nargs="+", choices=FAMILIES, default=["mlp"], metavar="FAMILY",
-                   help=f"model families to sweep, each with every recipe ({', '.join(FAMILIES)}; default mlp)")
+    p.add_argument(
+        "--recipe",
+        nargs="+",
+        choices=RECIPE_NAMES,
+        default=["lab"],
+        metavar="RECIPE",
+        help=f"recipes to sweep, each a row group in the table ({', '.join(RECIPE_NAMES)}; default lab)",
+    )
+    p.add_argument(
+        "--model",
+        nargs="+",
+        choices=FAMILIES,
+        default=["mlp"],
+        metavar="FAMILY",
+        help=f"model families to sweep, each with every recipe ({', '.join(FAMILIES)}; default mlp)",
+    )
     p.add_argument("-b", "--batch-size", type=positive_int, help="batch size (default: each recipe's)")
     p.add_argument("--seed", type=seed, default=DEFAULT_SEED, help=f"seed for every model (default {DEFAULT_SEED})")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
-                   help=f"folder for {', '.join(SWEEP_FILE_NAMES)} and the checkpoints (default {DEFAULT_OUT})")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        metavar="DIR",
+        help=f"folder for {', '.join(SWEEP_FILE_NAMES)} and the checkpoints (default {DEFAULT_OUT})",
+    )
     p.add_argument("--no-models", action="store_true", help="do not keep the trained checkpoints")
     add_data_args(p)
     p.add_argument("--device", default="auto", help=f"{', '.join(DEVICES)} or cuda:N (default auto)")
@@ -58,18 +83,39 @@ def run(args) -> int:
     from ..data.datasets import load_splits
     from ..training.runtime import make_runtime
 
-    recipes = [resolve(name, family, batch_size=args.batch_size)
-               for family in dict.fromkeys(args.model) for name in dict.fromkeys(args.recipe)]
+    recipes = [
+        resolve(name, family, batch_size=args.batch_size)
+        for family in dict.fromkeys(args.model)
+        for name in dict.fromkeys(args.recipe)
+    ]
     data = data_config(args)
-    configs = [TrainConfig(**r.train, epochs=args.epochs, seed=args.seed, dataset=data.dataset,
-                           image_size=data.image_size, channels=data.channels, test_fraction=data.test_fraction,
-                           recipe=r.name) for r in recipes]
+    configs = [
+        TrainConfig(
+            **r.train,
+            epochs=args.epochs,
+            seed=args.seed,
+            dataset=data.dataset,
+            image_size=data.image_size,
+            channels=data.channels,
+            test_fraction=data.test_fraction,
+            recipe=r.name,
+        )
+        for r in recipes
+    ]
     runtime = make_runtime(args.device)
     prepare_output_folder(args.out, SWEEP_FILE_NAMES, "sweep result")
-    train_set, test_set = load_splits(data, args.data_root, args.cache_dir, args.skip_bad_images,
-                                      progress=not args.no_progress and sys.stderr.isatty())
-    print(f"sweeping bottlenecks {', '.join(map(str, args.bottlenecks))} x {args.epochs} epochs "
-          f"({', '.join(args.model)} x {', '.join(dict.fromkeys(args.recipe))} recipe) on {runtime.name}", flush=True)
+    train_set, test_set = load_splits(
+        data,
+        args.data_root,
+        args.cache_dir,
+        args.skip_bad_images,
+        progress=not args.no_progress and sys.stderr.isatty(),
+    )
+    print(
+        f"sweeping bottlenecks {', '.join(map(str, args.bottlenecks))} x {args.epochs} epochs "
+        f"({', '.join(args.model)} x {', '.join(dict.fromkeys(args.recipe))} recipe) on {runtime.name}",
+        flush=True,
+    )
     pca = fit_pca(train_set.floats(), max_components=max(args.bottlenecks))
     rows = []
 
@@ -81,10 +127,18 @@ def run(args) -> int:
                 # After every model, so an interrupted sweep keeps the rows it finished.
                 write_report(done + new_rows, args.out, data.label)
 
-            rows = done + run_sweep(args.bottlenecks, config, train_set, test_set, runtime,
-                                    model_overrides=recipe.model, pca=pca,
-                                    save_dir=None if args.no_models else args.out, on_row=write,
-                                    progress=not args.no_progress and sys.stderr.isatty())
+            rows = done + run_sweep(
+                args.bottlenecks,
+                config,
+                train_set,
+                test_set,
+                runtime,
+                model_overrides=recipe.model,
+                pca=pca,
+                save_dir=None if args.no_models else args.out,
+                on_row=write,
+                progress=not args.no_progress and sys.stderr.isatty(),
+            )
     except KeyboardInterrupt:
         raise UserError(f"interrupted; the finished rows are in {args.out}/") from None
     for path in write_report(rows, args.out, data.label):

@@ -23,42 +23,80 @@ def configure(p):
     p.add_argument("-z", "--bottleneck", type=positive_int, help="code size (default 8; VAE recipes: 20 and 32)")
     p.add_argument("-e", "--epochs", type=positive_int, default=50, help="epochs (default 50)")
     p.add_argument("-b", "--batch-size", type=positive_int, help="batch size (lab recipe: 2048)")
-    p.add_argument("-s", "--save", default="MLP.8.pth", metavar="PATH",
-                   help="checkpoint written after every epoch (default MLP.8.pth)")
+    p.add_argument(
+        "-s",
+        "--save",
+        default="MLP.8.pth",
+        metavar="PATH",
+        help="checkpoint written after every epoch (default MLP.8.pth)",
+    )
     p.add_argument("-p", "--plot", default=None, metavar="PATH", help="loss-curve image to write")
     p.add_argument("--seed", type=seed, default=None, help="seed for a repeatable run")
     add_data_args(p)
-    p.add_argument("--recipe", choices=RECIPE_NAMES, default="lab",
-                   help="preset for the options below (default lab: the lab's report; best: "
-                        "linear code, BCE, one-cycle at batch 256, input noise 0.1); explicit options override it")
-    p.add_argument("--model", choices=FAMILIES, default="mlp",
-                   help="mlp (default: the lab's), conv (strided convolutions), vae or conv-vae (variational)")
+    p.add_argument(
+        "--recipe",
+        choices=RECIPE_NAMES,
+        default="lab",
+        help="preset for the options below (default lab: the lab's report; best: "
+        "linear code, BCE, one-cycle at batch 256, input noise 0.1); explicit options override it",
+    )
+    p.add_argument(
+        "--model",
+        choices=FAMILIES,
+        default="mlp",
+        help="mlp (default: the lab's), conv (strided convolutions), vae or conv-vae (variational)",
+    )
     p.add_argument("--hidden", type=positive_int, help="hidden width (lab: 392)")
     p.add_argument("--depth", type=positive_int, help="hidden layers on each side (lab: 1; not for mlp)")
-    p.add_argument("--conv-channels", type=channel_list, metavar="C1,C2,...",
-                   help=f"conv families: one stride-2 stage per width (default {','.join(map(str, CONV_CHANNELS))})")
-    p.add_argument("--likelihood", choices=LIKELIHOODS,
-                   help="VAEs: the decoder's distribution, bernoulli (default; BCE) or gaussian (scaled MSE)")
+    p.add_argument(
+        "--conv-channels",
+        type=channel_list,
+        metavar="C1,C2,...",
+        help=f"conv families: one stride-2 stage per width (default {','.join(map(str, CONV_CHANNELS))})",
+    )
+    p.add_argument(
+        "--likelihood",
+        choices=LIKELIHOODS,
+        help="VAEs: the decoder's distribution, bernoulli (default; BCE) or gaussian (scaled MSE)",
+    )
     p.add_argument("--beta", type=non_negative_float, help="VAEs: the weight of the KL term (default 1)")
-    p.add_argument("--binarize", action="store_true", default=None,
-                   help="train on coin-flip binarised pixels, new each batch (VAE recipes do)")
+    p.add_argument(
+        "--binarize",
+        action="store_true",
+        default=None,
+        help="train on coin-flip binarised pixels, new each batch (VAE recipes do)",
+    )
     p.add_argument("--code-activation", choices=CODE_ACTIVATIONS, help="activation on the code (lab: relu)")
     p.add_argument("--lr", type=positive_float, help="learning rate, the peak for onecycle (lab: 1e-3)")
     p.add_argument("--weight-decay", type=non_negative_float, help="Adam weight decay (lab: 1e-5)")
     p.add_argument("--loss", choices=LOSSES, help="mse (the lab's) or bce on the decoder's logits")
     p.add_argument("--schedule", choices=SCHEDULES, help="plateau (the lab's ReduceLROnPlateau) or onecycle")
-    p.add_argument("--train-noise", type=non_negative_float, metavar="STD",
-                   help="add N(0, STD^2) noise to the inputs, targets clean: to denoise, or to "
-                        "regularize (lab: 0; best: 0.1)")
-    p.add_argument("--clip-noise", action="store_true",
-                   help="clip the noisy inputs to [0, 1], as a stored image would be (eval has the same flag)")
-    p.add_argument("--step", choices=STEPS, default="auto",
-                   help="autograd: the plain loop's step (training/plain_loop.py); fused: the hand-derived "
-                        "step, same math, faster; auto (default): fused, or autograd under torchrun or --compile")
+    p.add_argument(
+        "--train-noise",
+        type=non_negative_float,
+        metavar="STD",
+        help="add N(0, STD^2) noise to the inputs, targets clean: to denoise, or to regularize (lab: 0; best: 0.1)",
+    )
+    p.add_argument(
+        "--clip-noise",
+        action="store_true",
+        help="clip the noisy inputs to [0, 1], as a stored image would be (eval has the same flag)",
+    )
+    p.add_argument(
+        "--step",
+        choices=STEPS,
+        default="auto",
+        help="autograd: the plain loop's step (training/plain_loop.py); fused: the hand-derived "
+        "step, same math, faster; auto (default): fused, or autograd under torchrun or --compile",
+    )
     p.add_argument("--device", default="auto", help=f"{', '.join(DEVICES)} or cuda:N (default auto)")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32", help="default fp32, the lab's numerics")
-    p.add_argument("--loader", choices=LOADERS, default="auto",
-                   help="memory: whole set on the device; stream: the lab's DataLoader (default auto)")
+    p.add_argument(
+        "--loader",
+        choices=LOADERS,
+        default="auto",
+        help="memory: whole set on the device; stream: the lab's DataLoader (default auto)",
+    )
     p.add_argument("--compile", action="store_true", help="torch.compile the training step")
     p.add_argument("--resume", action="store_true", help="continue the run saved at --save")
     p.add_argument("--no-progress", action="store_true", help="no per-batch progress bar")
@@ -70,10 +108,18 @@ IMAGES_EVERY = 5  # a handful of reconstruction strips over the lab's 50 epochs
 
 
 def add_log_args(p):
-    p.add_argument("--log-dir", metavar="DIR", help="write TensorBoard events and metrics.csv into DIR "
-                   f"(needs {INSTALL_HINT}); --resume continues them")
-    p.add_argument("--log-images-every", type=positive_int, default=IMAGES_EVERY, metavar="N",
-                   help=f"with --log-dir: test reconstructions every N epochs and at the last (default {IMAGES_EVERY})")
+    p.add_argument(
+        "--log-dir",
+        metavar="DIR",
+        help=f"write TensorBoard events and metrics.csv into DIR (needs {INSTALL_HINT}); --resume continues them",
+    )
+    p.add_argument(
+        "--log-images-every",
+        type=positive_int,
+        default=IMAGES_EVERY,
+        metavar="N",
+        help=f"with --log-dir: test reconstructions every N epochs and at the last (default {IMAGES_EVERY})",
+    )
 
 
 def run(args) -> int:
@@ -86,16 +132,39 @@ def run(args) -> int:
 def train(args, dist) -> int:
     from ..training import checkpoint, resume
 
-    recipe = resolve(args.recipe, args.model, bottleneck=args.bottleneck, hidden=args.hidden, depth=args.depth,
-                     conv_channels=args.conv_channels, likelihood=args.likelihood, beta=args.beta,
-                     binarize=args.binarize, code_activation=args.code_activation, lr=args.lr,
-                     weight_decay=args.weight_decay, loss=args.loss, schedule=args.schedule,
-                     batch_size=args.batch_size, train_noise=args.train_noise)
+    recipe = resolve(
+        args.recipe,
+        args.model,
+        bottleneck=args.bottleneck,
+        hidden=args.hidden,
+        depth=args.depth,
+        conv_channels=args.conv_channels,
+        likelihood=args.likelihood,
+        beta=args.beta,
+        binarize=args.binarize,
+        code_activation=args.code_activation,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        loss=args.loss,
+        schedule=args.schedule,
+        batch_size=args.batch_size,
+        train_noise=args.train_noise,
+    )
     data = data_config(args)
-    config = TrainConfig(**recipe.train, epochs=args.epochs, clip_noise=args.clip_noise,
-                         seed=dist.shared_seed(args.seed), dataset=data.dataset, image_size=data.image_size,
-                         channels=data.channels, test_fraction=data.test_fraction, loader=args.loader,
-                         precision=args.precision, step=args.step, recipe=args.recipe)
+    config = TrainConfig(
+        **recipe.train,
+        epochs=args.epochs,
+        clip_noise=args.clip_noise,
+        seed=dist.shared_seed(args.seed),
+        dataset=data.dataset,
+        image_size=data.image_size,
+        channels=data.channels,
+        test_fraction=data.test_fraction,
+        loader=args.loader,
+        precision=args.precision,
+        step=args.step,
+        recipe=args.recipe,
+    )
     # Only the main process writes files, so only its file system is checked and read.
     save_path = dist.from_main(lambda: check_writable(args.save, "checkpoint"))
     if args.plot:
@@ -124,8 +193,15 @@ def train_locked(args, dist, config: TrainConfig, model_overrides: dict, save_pa
     log_dir = dist.from_main(lambda: check_folder(args.log_dir, args.resume)) if args.log_dir else None
     runtime = make_runtime(dist.device, args.precision, args.compile)
     # Both splits now, so a broken test file stops the run before training rather than after it.
-    train_set, test_set = dist.main_first(lambda: load_splits(
-        config.data, args.data_root, args.cache_dir, args.skip_bad_images, progress=dist.is_main and not args.no_progress))
+    train_set, test_set = dist.main_first(
+        lambda: load_splits(
+            config.data,
+            args.data_root,
+            args.cache_dir,
+            args.skip_bad_images,
+            progress=dist.is_main and not args.no_progress,
+        )
+    )
     test_set.check_same_size_as(train_set)
     model_config = model_config_for(train_set, model_overrides)
     check_memory(model_config, config, train_set, runtime)
@@ -136,20 +212,31 @@ def train_locked(args, dist, config: TrainConfig, model_overrides: dict, save_pa
     if isinstance(trainer.step, GraphedStep):
         started = time.perf_counter()
         trainer.prepare()
-        dist.say(f"captured the training step as CUDA graphs in {time.perf_counter() - started:.2f}s "
-                 "(not counted as training time)")
+        dist.say(
+            f"captured the training step as CUDA graphs in {time.perf_counter() - started:.2f}s "
+            "(not counted as training time)"
+        )
     processes = f" x {dist.world_size} processes" if dist.world_size > 1 else ""
-    dist.say(f"training {model_config.layer_sizes} autoencoder on {config.data.label} ({len(train_set)} images, "
-             f"{trainer.batches.loader} loader, {trainer.step_kind} step) on {runtime.name}{processes}, "
-             f"{config.precision}")
+    dist.say(
+        f"training {model_config.layer_sizes} autoencoder on {config.data.label} ({len(train_set)} images, "
+        f"{trainer.batches.loader} loader, {trainer.step_kind} step) on {runtime.name}{processes}, "
+        f"{config.precision}"
+    )
     warning = runtime.precision_warning()
     if warning:
         dist.say(warning, file=sys.stderr)
     if resume_state is None and dist.is_main and save_path.exists():
-        dist.say(f"{save_path} holds an earlier run; it is kept as {previous_path(save_path)} "
-                 "once this run saves its first epoch")
-    log = RunLog(log_dir, config, model_config, test_set, args.log_images_every,
-                 trainer.history if resume_state else None) if log_dir and dist.is_main else None
+        dist.say(
+            f"{save_path} holds an earlier run; it is kept as {previous_path(save_path)} "
+            "once this run saves its first epoch"
+        )
+    log = (
+        RunLog(
+            log_dir, config, model_config, test_set, args.log_images_every, trainer.history if resume_state else None
+        )
+        if log_dir and dist.is_main
+        else None
+    )
     guard = SignalGuard()
     end_epoch = EpochCheckpoint(save_path, guard, dist, saved_epoch=trainer.epoch if resume_state else None)
     on_epoch_end = log.following(end_epoch) if log else end_epoch
@@ -158,14 +245,17 @@ def train_locked(args, dist, config: TrainConfig, model_overrides: dict, save_pa
             trainer.fit(on_epoch_end, progress=not args.no_progress and sys.stderr.isatty() and dist.is_main)
     except StopSignal as stop:
         then = "continue with the same command plus --resume" if end_epoch.saved_epoch else "run the command again"
-        raise Interrupted(f"stopped by {stop} during epoch {trainer.epoch + 1}; "
-                          f"{end_epoch.kept()}; {then}", stop.signum) from None
+        raise Interrupted(
+            f"stopped by {stop} during epoch {trainer.epoch + 1}; {end_epoch.kept()}; {then}", stop.signum
+        ) from None
     except NonFiniteLoss as err:
         fix = "start a new run with a lower --lr" + (" or --precision fp32" if config.precision == "bf16" else "")
         raise NonFiniteLoss(f"{err}; {end_epoch.kept()}; {fix}") from None
     except dist.peer_errors as err:  # nothing outside torchrun; there, a peer that died or hung
-        raise UserError(f"another process of the run failed ({str(err).splitlines()[0].split('. ')[0]}); "
-                        f"{end_epoch.kept()}; see its log, then continue with --resume") from None
+        raise UserError(
+            f"another process of the run failed ({str(err).splitlines()[0].split('. ')[0]}); "
+            f"{end_epoch.kept()}; see its log, then continue with --resume"
+        ) from None
 
     if not dist.is_main:
         return 0
@@ -175,9 +265,15 @@ def train_locked(args, dist, config: TrainConfig, model_overrides: dict, save_pa
     if args.plot:
         from ..analysis.plots import loss_curve
 
-        loss_curve(trainer.history.losses, args.plot, test_mse,
-                   title=f"{config.data.label}, bottleneck {model_config.bottleneck}: training loss")
+        loss_curve(
+            trainer.history.losses,
+            args.plot,
+            test_mse,
+            title=f"{config.data.label}, bottleneck {model_config.bottleneck}: training loss",
+        )
         print(f"saved loss curve to {args.plot}")
-    print(f"done: train loss {trainer.history.losses[-1]:.6f}, test MSE {test_mse:.6f}, "
-          f"{trainer.history.seconds[-1]:.1f}s training; saved {save_path}")
+    print(
+        f"done: train loss {trainer.history.losses[-1]:.6f}, test MSE {test_mse:.6f}, "
+        f"{trainer.history.seconds[-1]:.1f}s training; saved {save_path}"
+    )
     return 0

@@ -53,8 +53,10 @@ class RawSplits:
 def check_options(channels, test_fraction: float, seed: int) -> None:
     """Refuse settings no reader can honour, before any file is opened."""
     if channels not in CHANNEL_CHOICES:
-        raise UserError(f"--channels {channels} is not supported; give 1 (grey) or 3 (colour), "
-                        "or leave it out to keep the data's own")
+        raise UserError(
+            f"--channels {channels} is not supported; give 1 (grey) or 3 (colour), "
+            "or leave it out to keep the data's own"
+        )
     if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not 0 < test_fraction < 1:
         raise UserError(f"--test-fraction {test_fraction} is not between 0 and 1; give a fraction such as 0.1")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -80,9 +82,9 @@ def to_grey(colour: np.ndarray) -> np.ndarray:
     out = np.empty((colour.shape[0], 1, *colour.shape[2:]), dtype=np.uint8)
     r, g, b = LUMA_PER_MILLE
     for start in range(0, len(colour), LUMA_CHUNK):
-        part = colour[start:start + LUMA_CHUNK].astype(np.int32)
+        part = colour[start : start + LUMA_CHUNK].astype(np.int32)
         luma = r * part[:, 0] + g * part[:, 1] + b * part[:, 2]
-        out[start:start + LUMA_CHUNK, 0] = (luma + PER_MILLE // 2) // PER_MILLE
+        out[start : start + LUMA_CHUNK, 0] = (luma + PER_MILLE // 2) // PER_MILLE
     return out
 
 
@@ -108,7 +110,7 @@ def stack_pixels(pixels: list[np.ndarray], channels) -> np.ndarray:
             out[i] = p.transpose(2, 0, 1)
     if n_channels == GREY:  # the luma of arrays, so a folder and an array give the same pixels
         for start in range(0, len(colour), LUMA_CHUNK):
-            part = colour[start:start + LUMA_CHUNK]
+            part = colour[start : start + LUMA_CHUNK]
             out[part] = to_grey(np.stack([pixels[i].transpose(2, 0, 1) for i in part]))
     return out
 
@@ -151,8 +153,10 @@ def as_pixels(x: np.ndarray, name: str, path: Path) -> np.ndarray:
     elif x.ndim == 4 and x.shape[-1] in CHANNELS_LAST:
         x = np.moveaxis(x[..., :COLOUR], -1, 1)
     else:
-        raise UserError(f"{where} has shape {x.shape}; store images as N x H x W (grey) or "
-                        "N x H x W x C with C = 1, 3 or 4 (channels last: numpy.moveaxis(x, 1, -1))")
+        raise UserError(
+            f"{where} has shape {x.shape}; store images as N x H x W (grey) or "
+            "N x H x W x C with C = 1, 3 or 4 (channels last: numpy.moveaxis(x, 1, -1))"
+        )
     if x.size == 0:
         raise UserError(f"{where} holds no pixels (shape {x.shape}); store at least one image")
     if x.dtype.kind == "b":
@@ -168,8 +172,10 @@ def as_pixels(x: np.ndarray, name: str, path: Path) -> np.ndarray:
             raise UserError(f"{where} holds NaN pixels; replace them, e.g. with numpy.nan_to_num")
         low, high = float(x.min()), float(x.max())
         if low < 0 or high > 1:
-            raise UserError(f"{where} holds floats {low:g} to {high:g}; float pixels must be 0-1 "
-                            "(divide by 255, or store uint8 0-255)")
+            raise UserError(
+                f"{where} holds floats {low:g} to {high:g}; float pixels must be 0-1 "
+                "(divide by 255, or store uint8 0-255)"
+            )
         return np.ascontiguousarray(np.floor(x * PIXEL_MAX + ROUND_HALF_UP), dtype=np.uint8)
     raise UserError(f"{where} holds {x.dtype} values; store pixels as uint8 0-255 or floats 0-1")
 
@@ -179,8 +185,7 @@ def as_labels(y: np.ndarray, name: str, n_images: int, path: Path) -> np.ndarray
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1 or len(y) != n_images:
-        raise UserError(f"{path}: {name} has shape {y.shape} but there are {n_images} images; "
-                        "give one label per image")
+        raise UserError(f"{path}: {name} has shape {y.shape} but there are {n_images} images; give one label per image")
     if y.dtype.kind in "iub":
         return y.astype(np.int64)
     if y.dtype.kind == "f" and np.isfinite(y).all() and (y == np.round(y)).all():
@@ -200,14 +205,19 @@ def open_numpy(path: Path, want_npz: bool):
     except (ValueError, EOFError, zipfile.BadZipFile) as err:
         # np.load takes any file that is neither .npy nor .npz for a pickle, which it then refuses
         reason = "not numpy data" if "pickled" in str(err) else " ".join(str(err).split()) or "cut short"
-        raise UserError(f"{path} is not a readable numpy {kind} file ({reason}); save it again with "
-                        f"numpy.{'savez' if want_npz else 'save'}") from None
+        raise UserError(
+            f"{path} is not a readable numpy {kind} file ({reason}); save it again with "
+            f"numpy.{'savez' if want_npz else 'save'}"
+        ) from None
     is_npz = isinstance(loaded, np.lib.npyio.NpzFile)
     if want_npz != is_npz:
         if is_npz:
             loaded.close()
-        what, fix = ("one array, not named arrays", "name it .npy") if want_npz else \
-            ("named arrays, not one array", "name it .npz")
+        what, fix = (
+            ("one array, not named arrays", "name it .npy")
+            if want_npz
+            else ("named arrays, not one array", "name it .npz")
+        )
         raise UserError(f"{path} holds {what}; {fix} so it is read as such")
     return loaded
 
@@ -217,14 +227,15 @@ def member(data, key: str, path: Path) -> np.ndarray:
     try:
         return np.asarray(data[key])
     except ValueError as err:  # object arrays: np.load refuses to unpickle them
-        raise UserError(f"{path}: {key} cannot be read without unpickling ({' '.join(str(err).split())}); "
-                        "store plain numeric arrays") from None
+        raise UserError(
+            f"{path}: {key} cannot be read without unpickling ({' '.join(str(err).split())}); "
+            "store plain numeric arrays"
+        ) from None
     except (OSError, EOFError, zipfile.BadZipFile) as err:
         raise UserError(f"{path}: {key} is damaged ({err}); save the file again") from None
 
 
-def read_npz(path, channels=None, test_fraction: float = DEFAULT_TEST_FRACTION,
-             seed: int = DEFAULT_SEED) -> RawSplits:
+def read_npz(path, channels=None, test_fraction: float = DEFAULT_TEST_FRACTION, seed: int = DEFAULT_SEED) -> RawSplits:
     """A .npz laid out as Keras' ``mnist.npz``: ``x_train``, optional ``x_test``, ``y_train``, ``y_test``.
 
     Without ``x_test`` a seeded ``test_fraction`` hold-out of ``x_train`` is the test split.
@@ -234,8 +245,10 @@ def read_npz(path, channels=None, test_fraction: float = DEFAULT_TEST_FRACTION,
     with open_numpy(path, want_npz=True) as data:
         keys = set(data.files)
         if "x_train" not in keys:
-            raise UserError(f"{path} has no x_train array (it holds: {', '.join(sorted(keys)) or 'nothing'}); "
-                            "save the images as x_train (and x_test), as Keras' mnist.npz does")
+            raise UserError(
+                f"{path} has no x_train array (it holds: {', '.join(sorted(keys)) or 'nothing'}); "
+                "save the images as x_train (and x_test), as Keras' mnist.npz does"
+            )
         for y, x in (("y_train", "x_train"), ("y_test", "x_test")):
             if y in keys and x not in keys:
                 raise UserError(f"{path} has {y} but no {x}; add {x} or remove {y}")
@@ -258,27 +271,40 @@ def read_npz(path, channels=None, test_fraction: float = DEFAULT_TEST_FRACTION,
         train_x, test_x = images["x_train"], images["x_test"]
         if train_x.shape[1:] != test_x.shape[1:]:
             fix = "pass --channels 1 or 3" if train_x.shape[2:] == test_x.shape[2:] else "give images of one size"
-            raise UserError(f"{path}: x_train images are {'x'.join(map(str, train_x.shape[1:]))} but x_test images "
-                            f"are {'x'.join(map(str, test_x.shape[1:]))}; {fix}")
+            raise UserError(
+                f"{path}: x_train images are {'x'.join(map(str, train_x.shape[1:]))} but x_test images "
+                f"are {'x'.join(map(str, test_x.shape[1:]))}; {fix}"
+            )
         return RawSplits(train_x, labels["y_train"], test_x, labels["y_test"], class_names, f"npz {path}", "x_test")
     train, test = holdout(labels["y_train"], test_fraction, seed)
-    return RawSplits(*split_arrays(images["x_train"], labels["y_train"], train, test), class_names, f"npz {path}",
-                     holdout_note(test_fraction, seed, per_class=len(class_names) > 1))
+    return RawSplits(
+        *split_arrays(images["x_train"], labels["y_train"], train, test),
+        class_names,
+        f"npz {path}",
+        holdout_note(test_fraction, seed, per_class=len(class_names) > 1),
+    )
 
 
 def split_arrays(images: np.ndarray, labels: np.ndarray, train: np.ndarray, test: np.ndarray):
     """``(train images, train labels, test images, test labels)``, each C-contiguous."""
-    return (np.ascontiguousarray(images[train]), np.ascontiguousarray(labels[train]),
-            np.ascontiguousarray(images[test]), np.ascontiguousarray(labels[test]))
+    return (
+        np.ascontiguousarray(images[train]),
+        np.ascontiguousarray(labels[train]),
+        np.ascontiguousarray(images[test]),
+        np.ascontiguousarray(labels[test]),
+    )
 
 
-def read_npy(path, channels=None, test_fraction: float = DEFAULT_TEST_FRACTION,
-             seed: int = DEFAULT_SEED) -> RawSplits:
+def read_npy(path, channels=None, test_fraction: float = DEFAULT_TEST_FRACTION, seed: int = DEFAULT_SEED) -> RawSplits:
     """One .npy array of unlabelled images; a seeded ``test_fraction`` hold-out is the test split."""
     path = Path(path)
     check_options(channels, test_fraction, seed)
     images = convert_channels(as_pixels(open_numpy(path, want_npz=False), "the array", path), channels)
     labels = np.zeros(len(images), dtype=np.int64)
     train, test = holdout(labels, test_fraction, seed)
-    return RawSplits(*split_arrays(images, labels, train, test), NO_CLASSES, f"npy {path}",
-                     holdout_note(test_fraction, seed, per_class=False))
+    return RawSplits(
+        *split_arrays(images, labels, train, test),
+        NO_CLASSES,
+        f"npy {path}",
+        holdout_note(test_fraction, seed, per_class=False),
+    )

@@ -48,8 +48,11 @@ SPLIT_ARRAYS = ("train_images", "train_labels", "test_images", "test_labels")  #
 def cache_key(files, settings: dict) -> str:
     """The hash naming an entry: every file's (relative path, size, mtime_ns), the settings and
     the format version. Adding, removing or touching a file changes it."""
-    blob = json.dumps({"format": FORMAT_VERSION, "files": sorted(list(f) for f in files), "settings": settings},
-                      sort_keys=True, separators=(",", ":"))
+    blob = json.dumps(
+        {"format": FORMAT_VERSION, "files": sorted(list(f) for f in files), "settings": settings},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -96,8 +99,10 @@ def cache_folders(data_root: Path, cache_dir=None) -> list[Path]:
     if cache_dir is not None:
         cache_dir = Path(cache_dir)
         if not usable(cache_dir):
-            raise UserError(f"--cache-dir {cache_dir} is not a writable folder; create it, "
-                            "or choose another, or leave it out to cache beside the data")
+            raise UserError(
+                f"--cache-dir {cache_dir} is not a writable folder; create it, "
+                "or choose another, or leave it out to cache beside the data"
+            )
         return [cache_dir]
     own, user = Path(data_root) / CACHE_FOLDER_NAME, user_cache_folder()
     if usable(own):  # the user-wide folder, if there, may hold what was written while this one could not be
@@ -152,7 +157,7 @@ def store(folders, key: str, arrays: dict, meta: dict) -> Path | None:
                 atomic_write(path, lambda tmp, array=array: save_npy(tmp, array))
                 specs[name] = {"shape": list(array.shape), "dtype": array.dtype.str, "bytes": path.stat().st_size}
             header = {"format": FORMAT_VERSION, "key": key, "arrays": specs, "meta": meta}
-            atomic_write(header_path(folder, key), lambda tmp: Path(tmp).write_text(json.dumps(header)))
+            atomic_write(header_path(folder, key), lambda tmp, header=header: Path(tmp).write_text(json.dumps(header)))
         except Exception:  # a full disk or a folder gone read-only: try the next, else no cache
             continue
         prune(folder, keep=key)
@@ -169,8 +174,11 @@ def prune(folder: Path, keep: str) -> None:
     """Delete all but the newest :data:`KEEP_ENTRIES` entries, so a folder that changes often
     does not fill the disk with stale copies. Only files named as ours are touched."""
     try:
-        headers = sorted((p for p in folder.iterdir() if HEADER_NAME.fullmatch(p.name)),
-                         key=lambda p: p.stat().st_mtime_ns, reverse=True)
+        headers = sorted(
+            (p for p in folder.iterdir() if HEADER_NAME.fullmatch(p.name)),
+            key=lambda p: p.stat().st_mtime_ns,
+            reverse=True,
+        )
         for header in headers[KEEP_ENTRIES:]:
             key = HEADER_NAME.fullmatch(header.name).group(1)
             if key == keep:
@@ -193,8 +201,11 @@ def cached_splits(folders, files: list[str], root: Path, settings: dict, source:
         return hit
     splits = read()
     start = len(os.path.join(root, ""))
-    meta = {"class_names": list(splits.class_names), "split_note": splits.split_note,
-            "skipped": [s[start:].replace(os.sep, "/") for s in splits.skipped]}
+    meta = {
+        "class_names": list(splits.class_names),
+        "split_note": splits.split_note,
+        "skipped": [s[start:].replace(os.sep, "/") for s in splits.skipped],
+    }
     if store(folders, key, {name: getattr(splits, name) for name in SPLIT_ARRAYS}, meta) is None:
         return splits
     return load_splits(folders, key, root, source) or splits
@@ -207,7 +218,12 @@ def load_splits(folders, key: str, root: Path, source: str) -> RawSplits | None:
         return None
     arrays, meta = hit
     try:
-        return RawSplits(**arrays, class_names=tuple(str(n) for n in meta["class_names"]), source=source,
-                         split_note=str(meta["split_note"]), skipped=tuple(str(root / s) for s in meta["skipped"]))
+        return RawSplits(
+            **arrays,
+            class_names=tuple(str(n) for n in meta["class_names"]),
+            source=source,
+            split_note=str(meta["split_note"]),
+            skipped=tuple(str(root / s) for s in meta["skipped"]),
+        )
     except (KeyError, TypeError):  # a header from a damaged entry: read the folder afresh
         return None

@@ -17,8 +17,9 @@ RESIZE_CHUNK = 4096  # images resized at once: bounds the float copy a resize ne
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601 weights of red, green and blue in a grey level
 
 
-def load_splits(data: DataConfig, root, cache_dir=None, skip_bad: bool = False,
-                progress: bool = False) -> tuple[ImageSet, ImageSet]:
+def load_splits(
+    data: DataConfig, root, cache_dir=None, skip_bad: bool = False, progress: bool = False
+) -> tuple[ImageSet, ImageSet]:
     """``(train, test)`` of ``data``; named sets are read from ``root``."""
     if data.named:
         train, test = (load_images(data.dataset, root, train=t) for t in (True, False))
@@ -26,10 +27,19 @@ def load_splits(data: DataConfig, root, cache_dir=None, skip_bad: bool = False,
     else:
         raw = read_own(data, cache_dir, skip_bad, progress)
         class_names, skipped = tuple(raw.class_names), tuple(getattr(raw, "skipped", ()))
-        train, test = (ImageSet(torch.from_numpy(np.ascontiguousarray(images)), torch.from_numpy(labels).long(),
-                                name=data.label, train=is_train, class_names=class_names)
-                       for images, labels, is_train in ((raw.train_images, raw.train_labels, True),
-                                                        (raw.test_images, raw.test_labels, False)))
+        train, test = (
+            ImageSet(
+                torch.from_numpy(np.ascontiguousarray(images)),
+                torch.from_numpy(labels).long(),
+                name=data.label,
+                train=is_train,
+                class_names=class_names,
+            )
+            for images, labels, is_train in (
+                (raw.train_images, raw.train_labels, True),
+                (raw.test_images, raw.test_labels, False),
+            )
+        )
     if skipped:
         print(f"skipped {len(skipped)} files that are not readable images: {', '.join(skipped)}")
     return tuple(shaped(split, data) for split in (train, test))
@@ -40,14 +50,22 @@ def read_own(data: DataConfig, cache_dir, skip_bad: bool, progress: bool):
     if path.is_dir():
         from .folders import read_folder
 
-        return read_folder(path, image_size=data.image_size, channels=data.channels,
-                           test_fraction=data.test_fraction, seed=SPLIT_SEED, cache_dir=cache_dir,
-                           skip_bad=skip_bad, progress=progress)
+        return read_folder(
+            path,
+            image_size=data.image_size,
+            channels=data.channels,
+            test_fraction=data.test_fraction,
+            seed=SPLIT_SEED,
+            cache_dir=cache_dir,
+            skip_bad=skip_bad,
+            progress=progress,
+        )
     from .arrays import read_npy, read_npz
 
     if not path.is_file():
-        raise UserError(f"--dataset {path} is gone: no such file or folder any more; pass --dataset with where "
-                        "the data is now")
+        raise UserError(
+            f"--dataset {path} is gone: no such file or folder any more; pass --dataset with where the data is now"
+        )
     reader = read_npz if path.suffix.lower() == ".npz" else read_npy
     return reader(path, channels=data.channels, test_fraction=data.test_fraction, seed=SPLIT_SEED)
 

@@ -24,8 +24,19 @@ from PIL import Image
 
 from ..errors import UserError
 from . import cache
-from .arrays import (DEFAULT_SEED, DEFAULT_TEST_FRACTION, NO_CLASSES, RawSplits, check_image_size, check_options,
-                     convert_channels, holdout, holdout_note, split_arrays, stack_pixels)
+from .arrays import (
+    DEFAULT_SEED,
+    DEFAULT_TEST_FRACTION,
+    NO_CLASSES,
+    RawSplits,
+    check_image_size,
+    check_options,
+    convert_channels,
+    holdout,
+    holdout_note,
+    split_arrays,
+    stack_pixels,
+)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".pnm")
 SKIPPED_FOLDERS = frozenset({"__MACOSX"})  # resource forks that macOS puts in zip archives
@@ -88,17 +99,23 @@ def groups_in(folder: Path) -> tuple[list[tuple[str, list[str]]], bool]:
     loose = image_files(folder, recursive=False)
     if not subs:
         if not loose:
-            raise UserError(f"{folder} holds no images ({', '.join(IMAGE_SUFFIXES)}); put images in it, in class "
-                            "folders <class>/, or in train/<class>/ and test/<class>/")
+            raise UserError(
+                f"{folder} holds no images ({', '.join(IMAGE_SUFFIXES)}); put images in it, in class "
+                "folders <class>/, or in train/<class>/ and test/<class>/"
+            )
         return [(NO_CLASSES[0], loose)], False
     if loose:
-        raise UserError(f"{folder} holds both loose images ({listing(map(os.path.basename, loose))}) and class folders "
-                        f"({listing(p.name for p in subs)}); move the loose images into a class folder")
+        raise UserError(
+            f"{folder} holds both loose images ({listing(map(os.path.basename, loose))}) and class folders "
+            f"({listing(p.name for p in subs)}); move the loose images into a class folder"
+        )
     classes = [(sub.name, image_files(sub, recursive=True)) for sub in subs]
     empty = [name for name, files in classes if not files]
     if empty:
-        raise UserError(f"class folder(s) {listing(empty)} in {folder} hold no images ({', '.join(IMAGE_SUFFIXES)}); "
-                        "add images or remove the folder(s)")
+        raise UserError(
+            f"class folder(s) {listing(empty)} in {folder} hold no images ({', '.join(IMAGE_SUFFIXES)}); "
+            "add images or remove the folder(s)"
+        )
     return classes, True
 
 
@@ -111,18 +128,24 @@ def scan(root: Path) -> Found:
     splits = [name for name in (TRAIN, TEST) if (root / name).is_dir()]
     if len(splits) == 1:
         other = TEST if splits == [TRAIN] else TRAIN
-        raise UserError(f"{root} has {splits[0]}/ but no {other}/; add {other}/ with the same class folders, "
-                        "or put the class folders straight in it for a seeded hold-out")
+        raise UserError(
+            f"{root} has {splits[0]}/ but no {other}/; add {other}/ with the same class folders, "
+            "or put the class folders straight in it for a seeded hold-out"
+        )
     if not splits:
         groups, classed = groups_in(root)
         return found_from(root, groups, None, "ImageFolder, hold-out" if classed else "flat, no classes")
     by_split = {split: groups_in(root / split) for split in (TRAIN, TEST)}
     names = {split: {name for name, _ in groups} if classed else set() for split, (groups, classed) in by_split.items()}
     if names[TRAIN] != names[TEST]:
-        only = [f"only in {split}/: {listing(sorted(names[split] - names[other])) or '(loose images)'}"
-                for split, other in ((TRAIN, TEST), (TEST, TRAIN)) if names[split] - names[other] or not names[split]]
-        raise UserError(f"{root}: train/ and test/ hold different classes ({'; '.join(only)}); "
-                        "give both the same class folders")
+        only = [
+            f"only in {split}/: {listing(sorted(names[split] - names[other])) or '(loose images)'}"
+            for split, other in ((TRAIN, TEST), (TEST, TRAIN))
+            if names[split] - names[other] or not names[split]
+        ]
+        raise UserError(
+            f"{root}: train/ and test/ hold different classes ({'; '.join(only)}); give both the same class folders"
+        )
     layout = "ImageFolder, train/test" if names[TRAIN] else "train/test, no classes"
     return found_from(root, by_split[TRAIN][0], by_split[TEST][0], layout)
 
@@ -166,8 +189,11 @@ def small_png(path):
     while data.startswith(PNG_SIGNATURE) and pos + PNG_CHUNK_HEAD.size + CRC_BYTES <= len(data):
         length, kind = PNG_CHUNK_HEAD.unpack_from(data, pos)
         body, end = pos + PNG_CHUNK_HEAD.size, pos + PNG_CHUNK_HEAD.size + length
-        if end + CRC_BYTES > len(data) or (header is None) != (kind == b"IHDR") or zlib.crc32(
-                data[pos + CRC_BYTES:end]) != int.from_bytes(data[end:end + CRC_BYTES], "big"):
+        if (
+            end + CRC_BYTES > len(data)
+            or (header is None) != (kind == b"IHDR")
+            or zlib.crc32(data[pos + CRC_BYTES : end]) != int.from_bytes(data[end : end + CRC_BYTES], "big")
+        ):
             return None
         if kind == b"IEND":
             break
@@ -195,8 +221,9 @@ def decode(path, image_size) -> np.ndarray | str:
             image.load()  # decodes now, so a truncated file fails here, inside the try
             pixels = eight_bit(image)
             if image_size is not None and pixels.size != (image_size[1], image_size[0]):
-                pixels = pixels.resize((image_size[1], image_size[0]), Image.Resampling.LANCZOS,
-                                       reducing_gap=REDUCING_GAP)
+                pixels = pixels.resize(
+                    (image_size[1], image_size[0]), Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP
+                )
             return np.asarray(pixels)
     except Exception as err:  # Pillow's plugins raise many types on damaged files; all mean "bad file"
         return " ".join(str(err).split()) or type(err).__name__
@@ -216,10 +243,15 @@ def decode_files(paths: list[str], image_size, progress: bool) -> list:
     from tqdm import tqdm
 
     workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    bar = tqdm(total=len(paths), desc="decoding images", unit="image", file=sys.stderr,
-               disable=not progress or not sys.stderr.isatty())
+    bar = tqdm(
+        total=len(paths),
+        desc="decoding images",
+        unit="image",
+        file=sys.stderr,
+        disable=not progress or not sys.stderr.isatty(),
+    )
     size = max(1, min(FILES_PER_TASK, -(-len(paths) // (workers * TASKS_PER_WORKER))))
-    chunks = [paths[start:start + size] for start in range(0, len(paths), size)]
+    chunks = [paths[start : start + size] for start in range(0, len(paths), size)]
     with bar:
         if workers > 1 and len(paths) >= MIN_PARALLEL_FILES:
             try:  # the default start method (fork on Linux) starts the workers at once
@@ -249,19 +281,25 @@ def decode_and_split(found: Found, image_size, channels, test_fraction, seed, sk
         bad = [(path, result) for path, result in zip(found.files, results) if isinstance(result, str)]
         if bad and not skip_bad:
             others = f" and {len(bad) - 1} other file(s)" if len(bad) > 1 else ""
-            raise UserError(f"cannot read {bad[0][0]} as an image ({bad[0][1]}){others}; fix or delete it, "
-                            "or pass --skip-bad-images to leave such files out")
+            raise UserError(
+                f"cannot read {bad[0][0]} as an image ({bad[0][1]}){others}; fix or delete it, "
+                "or pass --skip-bad-images to leave such files out"
+            )
         keep = [i for i, result in enumerate(results) if not isinstance(result, str)]
         if not keep:
-            raise UserError(f"none of the {len(results)} images in {found.root} can be read "
-                            f"(e.g. {bad[0][0]}: {bad[0][1]}); replace them")
+            raise UserError(
+                f"none of the {len(results)} images in {found.root} can be read "
+                f"(e.g. {bad[0][0]}: {bad[0][1]}); replace them"
+            )
         pixels = [results[i] for i in keep]
         sizes = Counter(p.shape[:2] for p in pixels).most_common()
         if len(sizes) > 1:
-            counts = ", ".join(f"{h}x{w} ({n}{' image' + 's' * (n > 1) if i == 0 else ''})"
-                               for i, ((h, w), n) in enumerate(sizes))
-            raise UserError(f"images in {found.root} differ in size: found {len(sizes)} sizes: {counts}; "
-                            "pass --image-size H W")
+            counts = ", ".join(
+                f"{h}x{w} ({n}{' image' + 's' * (n > 1) if i == 0 else ''})" for i, ((h, w), n) in enumerate(sizes)
+            )
+            raise UserError(
+                f"images in {found.root} differ in size: found {len(sizes)} sizes: {counts}; pass --image-size H W"
+            )
         images = stack_pixels(pixels, channels)
     labels = found.labels[keep]
     if found.in_test is None:
@@ -273,13 +311,25 @@ def decode_and_split(found: Found, image_size, channels, test_fraction, seed, sk
         for split, members in ((TRAIN, train), (TEST, test)):
             if len(members) == 0:
                 raise UserError(f"no image in {found.root / split}/ can be read; replace them")
-    return RawSplits(*split_arrays(images, labels, train, test), found.class_names,
-                     f"folder {found.root} ({found.layout})", note, tuple(path for path, _ in bad))
+    return RawSplits(
+        *split_arrays(images, labels, train, test),
+        found.class_names,
+        f"folder {found.root} ({found.layout})",
+        note,
+        tuple(path for path, _ in bad),
+    )
 
 
-def read_folder(path, image_size=None, channels=None, test_fraction: float = DEFAULT_TEST_FRACTION,
-                seed: int = DEFAULT_SEED, cache_dir=None, skip_bad: bool = False,
-                progress: bool = False) -> RawSplits:
+def read_folder(
+    path,
+    image_size=None,
+    channels=None,
+    test_fraction: float = DEFAULT_TEST_FRACTION,
+    seed: int = DEFAULT_SEED,
+    cache_dir=None,
+    skip_bad: bool = False,
+    progress: bool = False,
+) -> RawSplits:
     """A folder of images in any of the three layouts, decoded (or taken from the cache)."""
     root = Path(path).absolute()  # never ".": every file's path then starts with root's
     check_options(channels, test_fraction, seed)
@@ -289,7 +339,18 @@ def read_folder(path, image_size=None, channels=None, test_fraction: float = DEF
         found = scan(root)
     except OSError as err:
         raise UserError(f"cannot read {err.filename or root} ({err.strerror or err}); fix its permissions") from None
-    settings = {"image_size": image_size, "channels": channels, "test_fraction": float(test_fraction),
-                "seed": int(seed), "skip_bad": bool(skip_bad)}
-    return cache.cached_splits(folders, found.files, root, settings, f"folder {root} ({found.layout})",
-                               lambda: decode_and_split(found, progress=progress, **settings))
+    settings = {
+        "image_size": image_size,
+        "channels": channels,
+        "test_fraction": float(test_fraction),
+        "seed": int(seed),
+        "skip_bad": bool(skip_bad),
+    }
+    return cache.cached_splits(
+        folders,
+        found.files,
+        root,
+        settings,
+        f"folder {root} ({found.layout})",
+        lambda: decode_and_split(found, progress=progress, **settings),
+    )

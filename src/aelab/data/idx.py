@@ -46,6 +46,7 @@ def read_idx(path: Path) -> np.ndarray:
 
 def unpack_gz(source: Path, target: Path) -> None:
     """Unpack a .gz copy of an IDX file, e.g. one whose checksum torchvision would not accept."""
+
     def write(tmp):
         with gzip.open(source, "rb") as packed, open(tmp, "wb") as unpacked:
             shutil.copyfileobj(packed, unpacked)
@@ -53,13 +54,16 @@ def unpack_gz(source: Path, target: Path) -> None:
     try:
         atomic_write(target, write)
     except (EOFError, zlib.error, gzip.BadGzipFile) as err:
-        raise UserError(f"cannot unpack {source} ({err or 'cut short'}); it is damaged: replace it with a "
-                        "good copy") from None
+        raise UserError(
+            f"cannot unpack {source} ({err or 'cut short'}); it is damaged: replace it with a good copy"
+        ) from None
     except OSError as err:
         if err.filename is not None and Path(err.filename) == Path(source):
             raise UserError(f"cannot read {source} ({err.strerror or err}); fix its permissions") from None
-        raise UserError(f"cannot write the unpacked {target.name} into {target.parent}/ ({err.strerror or err}); "
-                        f"make the folder writable, or unpack it yourself there: gunzip -k {source}") from None
+        raise UserError(
+            f"cannot write the unpacked {target.name} into {target.parent}/ ({err.strerror or err}); "
+            f"make the folder writable, or unpack it yourself there: gunzip -k {source}"
+        ) from None
 
 
 def download_with_torchvision(name: str, root: Path) -> None:
@@ -76,13 +80,15 @@ def ensure_files(name: str, root: str | Path, files, download: bool = True) -> P
     """
     root = Path(root)
     if root.exists() and not root.is_dir():
-        raise UserError(f"--data-root {root} is a file; give the folder that holds {DATASETS[name]}/raw/ "
-                        "(default ./data)")
+        raise UserError(
+            f"--data-root {root} is a file; give the folder that holds {DATASETS[name]}/raw/ (default ./data)"
+        )
     folder = raw_folder(name, root)
     for f in files:
         if (folder / f).is_dir():
-            raise UserError(f"{folder / f} is a folder, not an IDX file; remove it and put the file "
-                            "(or its .gz copy) there")
+            raise UserError(
+                f"{folder / f} is a folder, not an IDX file; remove it and put the file (or its .gz copy) there"
+            )
     missing = [f for f in files if not (folder / f).is_file()]
     for f in [f for f in missing if (folder / f"{f}.gz").is_file()]:
         unpack_gz(folder / f"{f}.gz", folder / f)

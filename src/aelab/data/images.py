@@ -13,7 +13,6 @@ from ..errors import UserError
 from .idx import read_split
 from .sources import PIXEL_MAX, check_name, split_name
 
-
 GREY, COLOUR = 1, 3  # channels
 
 
@@ -72,20 +71,21 @@ class ImageSet:
                 "use the dataset it was trained on"
             )
 
-    def check_same_size_as(self, other: "ImageSet") -> "ImageSet":
+    def check_same_size_as(self, other: ImageSet) -> ImageSet:
         """This split, if its images are the size of ``other``'s; a model fits one size only."""
         if self.image_shape != other.image_shape:
             size, other_size = describe_size(self.image_shape), describe_size(other.image_shape)
-            raise UserError(f"the {self.name} {self.split} images are {size} but the {other.split} images are "
-                            f"{other_size}; both splits must hold images of one size: replace the {self.split} files")
+            raise UserError(
+                f"the {self.name} {self.split} images are {size} but the {other.split} images are "
+                f"{other_size}; both splits must hold images of one size: replace the {self.split} files"
+            )
         return self
 
     def image(self, index: int) -> torch.Tensor:
         """One image as a flat float vector; the index is checked against the split."""
         if not 0 <= index < len(self):
             raise UserError(
-                f"image index {index} is outside the {self.name} {self.split} set; "
-                f"choose 0-{len(self) - 1}"
+                f"image index {index} is outside the {self.name} {self.split} set; choose 0-{len(self) - 1}"
             )
         return self.images[index].reshape(-1).float().div(PIXEL_MAX)
 
@@ -93,8 +93,9 @@ class ImageSet:
 def load_images(name: str, root: str | Path, train: bool, download: bool = True) -> ImageSet:
     """Read one split from its IDX files (downloading them when missing and allowed)."""
     images, labels = read_split(check_name(name), root, train, download)
-    return ImageSet(images=torch.from_numpy(images)[:, None], labels=torch.from_numpy(labels).long(),
-                    name=name, train=train)
+    return ImageSet(
+        images=torch.from_numpy(images)[:, None], labels=torch.from_numpy(labels).long(), name=name, train=train
+    )
 
 
 class ImageBatches(Dataset):
@@ -132,10 +133,20 @@ class PerImagePictures(Dataset):
         return self.to_tensor(picture), self.images.labels[index]
 
 
-def streaming_loader(images: ImageSet, batch_size: int, shuffle: bool = True,
-                     generator: torch.Generator | None = None, num_workers: int = 0) -> DataLoader:
+def streaming_loader(
+    images: ImageSet,
+    batch_size: int,
+    shuffle: bool = True,
+    generator: torch.Generator | None = None,
+    num_workers: int = 0,
+) -> DataLoader:
     """A ``DataLoader`` of uint8 batches (to be made floats a batch at a time), in the order of the lab's
     ``DataLoader(shuffle=True, generator=...)``: the same sampler chain, each batch read in one go."""
     order = RandomSampler(images, generator=generator) if shuffle else SequentialSampler(images)
-    return DataLoader(ImageBatches(images), batch_size=None, sampler=BatchSampler(order, batch_size, drop_last=False),
-                      generator=generator, num_workers=num_workers)
+    return DataLoader(
+        ImageBatches(images),
+        batch_size=None,
+        sampler=BatchSampler(order, batch_size, drop_last=False),
+        generator=generator,
+        num_workers=num_workers,
+    )

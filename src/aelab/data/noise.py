@@ -15,8 +15,9 @@ from ..errors import UserError
 from .sources import PIXEL_RANGE
 
 
-def add_noise(images: torch.Tensor, noise: torch.Tensor, std: float, clip: bool,
-              out: torch.Tensor | None = None) -> torch.Tensor:
+def add_noise(
+    images: torch.Tensor, noise: torch.Tensor, std: float, clip: bool, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """``images + std * noise``; with ``clip``, kept in the pixel range, as a stored image would be.
 
     ``out`` (which may be ``noise`` itself) receives the result instead of a new tensor.
@@ -38,8 +39,9 @@ def binarize(images: torch.Tensor, out: torch.Tensor | None = None) -> torch.Ten
     return torch.lt(draws, images, out=draws)
 
 
-def noisy_copy(images: torch.Tensor, std: float, generator: torch.Generator | None = None,
-               clip: bool = False) -> torch.Tensor:
+def noisy_copy(
+    images: torch.Tensor, std: float, generator: torch.Generator | None = None, clip: bool = False
+) -> torch.Tensor:
     """``images + std * N(0, 1)``, the noise drawn on the CPU from ``generator`` (the global one
     if None), so a seeded generator gives the same noisy images on every device."""
     if not math.isfinite(std) or std < 0:

@@ -61,12 +61,17 @@ class DataConfig:
         if self.image_size is not None:
             size = tuple(self.image_size) if isinstance(self.image_size, (tuple, list)) else ()
             if len(size) != 2 or not all(type(d) is int and d > 0 for d in size):
-                raise UserError(f"image size must be two positive whole numbers (height width), got {self.image_size!r}")
+                raise UserError(
+                    f"image size must be two positive whole numbers (height width), got {self.image_size!r}"
+                )
             object.__setattr__(self, "image_size", size)
         if self.channels is not None and not (type(self.channels) is int and self.channels in CHANNEL_CHOICES):
             raise UserError(f"channels must be 1 or 3, got {self.channels!r}")
-        if not (type(self.test_fraction) in (int, float) and math.isfinite(self.test_fraction)
-                and 0 < self.test_fraction < 1):
+        if not (
+            type(self.test_fraction) in (int, float)
+            and math.isfinite(self.test_fraction)
+            and 0 < self.test_fraction < 1
+        ):
             raise UserError(f"test fraction must be between 0 and 1, got {self.test_fraction!r}")
 
     @property
@@ -82,7 +87,7 @@ class DataConfig:
         return {**asdict(self), "image_size": list(self.image_size) if self.image_size else None}
 
     @classmethod
-    def from_dict(cls, values: dict) -> "DataConfig":
+    def from_dict(cls, values: dict) -> DataConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 
@@ -96,6 +101,8 @@ def dataset_spec(text: str) -> str:
     if not path.exists():
         raise UserError(f"--dataset {text}: no such named set ({', '.join(DATASETS)}) or file or folder")
     if path.is_file() and path.suffix.lower() not in ARRAY_SUFFIXES:
-        raise UserError(f"--dataset {text} is a {path.suffix or 'suffix-less'} file; give a folder of images, "
-                        "a .npz (x_train, x_test, ...) or a .npy array of images")
+        raise UserError(
+            f"--dataset {text} is a {path.suffix or 'suffix-less'} file; give a folder of images, "
+            "a .npz (x_train, x_test, ...) or a .npy array of images"
+        )
     return str(path.resolve())

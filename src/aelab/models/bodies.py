@@ -37,17 +37,21 @@ def conv_encoder(config: ModelConfig, outputs: int) -> nn.Sequential:
     layers: list[nn.Module] = []
     for before, after in zip(widths, widths[1:]):
         layers += [nn.Conv2d(before, after, CONV_KERNEL, CONV_STRIDE, CONV_PADDING), nn.ReLU()]
-    return nn.Sequential(*layers, nn.Flatten(), *hidden_stack(math.prod(config.feature_shape), config),
-                         nn.Linear(config.hidden, outputs))
+    return nn.Sequential(
+        *layers, nn.Flatten(), *hidden_stack(math.prod(config.feature_shape), config), nn.Linear(config.hidden, outputs)
+    )
 
 
 def conv_decoder(config: ModelConfig) -> nn.Sequential:
     """The encoder mirrored: hidden layers up to the last stage's features, then transposed
     convolutions back to the image, with no ReLU on the last (it gives logits)."""
     widths = (config.image_shape[0], *config.conv_channels)
-    layers: list[nn.Module] = [*hidden_stack(config.bottleneck, config),
-                               nn.Linear(config.hidden, math.prod(config.feature_shape)), nn.ReLU(),
-                               nn.Unflatten(1, config.feature_shape)]
+    layers: list[nn.Module] = [
+        *hidden_stack(config.bottleneck, config),
+        nn.Linear(config.hidden, math.prod(config.feature_shape)),
+        nn.ReLU(),
+        nn.Unflatten(1, config.feature_shape),
+    ]
     for after, before in reversed(list(zip(widths, widths[1:]))):
         layers += [nn.ConvTranspose2d(before, after, CONV_KERNEL, CONV_STRIDE, CONV_PADDING), nn.ReLU()]
     return nn.Sequential(*layers[:-1], nn.Flatten())

@@ -47,12 +47,14 @@ class ModelConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        for name, allowed in (("code_activation", CODE_ACTIVATIONS), ("family", FAMILIES),
-                              ("likelihood", LIKELIHOODS)):
+        for name, allowed in (("code_activation", CODE_ACTIVATIONS), ("family", FAMILIES), ("likelihood", LIKELIHOODS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
-        beta = float(self.beta) if isinstance(self.beta, float) or type(self.beta) is int and \
-            abs(self.beta) < 2**53 else math.nan  # not a number, or an int no float holds exactly
+        beta = (
+            float(self.beta)
+            if isinstance(self.beta, float) or type(self.beta) is int and abs(self.beta) < 2**53
+            else math.nan
+        )  # not a number, or an int no float holds exactly
         if not math.isfinite(beta) or beta < 0:
             raise ValueError(f"beta must be a finite number of at least 0, got {self.beta!r}")
         object.__setattr__(self, "beta", beta)
@@ -64,25 +66,33 @@ class ModelConfig:
             raise ValueError(f"conv_channels must be one or more positive integers, got {self.conv_channels!r}")
         object.__setattr__(self, "conv_channels", channels)
         # Settings another family uses stay at their defaults, so two configs of one model compare equal.
-        unused = [name for name, default, applies in (
-            ("conv_channels", CONV_CHANNELS, self.convolutional), ("likelihood", "bernoulli", self.variational),
-            ("beta", 1.0, self.variational)) if not applies and getattr(self, name) != default]
+        unused = [
+            name
+            for name, default, applies in (
+                ("conv_channels", CONV_CHANNELS, self.convolutional),
+                ("likelihood", "bernoulli", self.variational),
+                ("beta", 1.0, self.variational),
+            )
+            if not applies and getattr(self, name) != default
+        ]
         if unused:
             raise ValueError(f"{', '.join(unused)} do not apply to the {self.family} family; leave them out")
         if self.family == "mlp" and self.depth != 1:
-            raise ValueError("the mlp family is the lab's network with one hidden layer on each side; "
-                             "depth must be 1")
+            raise ValueError("the mlp family is the lab's network with one hidden layer on each side; depth must be 1")
         if self.convolutional:
             if self.input_dim != self.output_dim or math.prod(self.image_shape) != self.input_dim:
-                raise ValueError(f"a {self.family} model reconstructs its {'x'.join(map(str, self.image_shape))} "
-                                 f"images, so input_dim and output_dim must both be {math.prod(self.image_shape)}")
+                raise ValueError(
+                    f"a {self.family} model reconstructs its {'x'.join(map(str, self.image_shape))} "
+                    f"images, so input_dim and output_dim must both be {math.prod(self.image_shape)}"
+                )
             _, height, width = self.image_shape
             if height % self.conv_scale or width % self.conv_scale:
                 raise ValueError(
                     f"{len(channels)} stride-{CONV_STRIDE} stages need image sides divisible by {self.conv_scale}, "
                     f"and these images are {height}x{width}; resize them (--image-size to multiples of "
                     f"{self.conv_scale}, e.g. {round_up(height, self.conv_scale)} {round_up(width, self.conv_scale)}) "
-                    f"or use fewer stages (--conv-channels)")
+                    f"or use fewer stages (--conv-channels)"
+                )
 
     @property
     def variational(self) -> bool:
@@ -113,16 +123,21 @@ class ModelConfig:
             convs = sum((a * CONV_KERNEL**2 + 1) * b + (b * CONV_KERNEL**2 + 1) * a for a, b in zip(widths, widths[1:]))
             flat = math.prod(self.feature_shape)
             return convs + dense(flat, self.hidden, code_outputs) + dense(self.bottleneck, self.hidden, flat) + inner
-        return dense(self.input_dim, self.hidden, code_outputs) + dense(self.bottleneck, self.hidden, self.output_dim) \
+        return (
+            dense(self.input_dim, self.hidden, code_outputs)
+            + dense(self.bottleneck, self.hidden, self.output_dim)
             + inner
+        )
 
     @property
     def layer_sizes(self) -> str:
         """``784-392-8``: how the command line and messages name this shape."""
         hidden = "-".join([str(self.hidden)] * self.depth)
         if self.convolutional:
-            return f"{self.family} {'x'.join(map(str, self.image_shape))}-{'-'.join(map(str, self.conv_channels))}" \
-                   f"-{hidden}-{self.bottleneck}"
+            return (
+                f"{self.family} {'x'.join(map(str, self.image_shape))}-{'-'.join(map(str, self.conv_channels))}"
+                f"-{hidden}-{self.bottleneck}"
+            )
         sizes = f"{self.input_dim}-{hidden}-{self.bottleneck}"
         return sizes if self.family == "mlp" else f"{self.family} {sizes}"
 

@@ -8,8 +8,12 @@ from .conv import ConvAutoencoder
 from .mlp import MLPAutoencoder
 from .vae import VariationalAutoencoder
 
-CLASSES = {"mlp": MLPAutoencoder, "conv": ConvAutoencoder, "vae": VariationalAutoencoder,
-           "conv-vae": VariationalAutoencoder}
+CLASSES = {
+    "mlp": MLPAutoencoder,
+    "conv": ConvAutoencoder,
+    "vae": VariationalAutoencoder,
+    "conv-vae": VariationalAutoencoder,
+}
 
 
 def build(config: ModelConfig) -> Autoencoder:

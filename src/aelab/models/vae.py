@@ -62,7 +62,9 @@ class VariationalAutoencoder(Autoencoder):
         """The batch's mean negative ELBO, with ``beta`` on the KL term (``kind`` is for plain autoencoders)."""
         mean, log_var = self.posterior(inputs)
         code = mean + torch.randn_like(mean) * (0.5 * log_var).exp()
-        return (-self.log_likelihood(self.decode_logits(code), targets) + self.config.beta * self.kl(mean, log_var)).mean()
+        return (
+            -self.log_likelihood(self.decode_logits(code), targets) + self.config.beta * self.kl(mean, log_var)
+        ).mean()
 
     @torch.no_grad()
     def negative_elbo(self, x: torch.Tensor) -> torch.Tensor:

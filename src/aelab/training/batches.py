@@ -40,13 +40,15 @@ class Shares:
         size = base + (self.rank < extra)
         if size == 0:
             return batch[:1], 0.0  # a stand-in that counts for nothing, so this rank still steps
-        return batch[start:start + size], size * self.world_size / len(batch)
+        return batch[start : start + size], size * self.world_size / len(batch)
 
 
 def check_shardable(batch_size: int, world_size: int) -> None:
     if batch_size < world_size:
-        raise UserError(f"-b {batch_size} is the global batch and cannot be split over "
-                        f"{world_size} processes; use -b {world_size} or more")
+        raise UserError(
+            f"-b {batch_size} is the global batch and cannot be split over "
+            f"{world_size} processes; use -b {world_size} or more"
+        )
 
 
 class MemoryBatches:
@@ -83,7 +85,7 @@ class MemoryBatches:
         for batch in self.index_batches():
             yield self.gather(batch)
 
-    def shard(self, shares: Shares) -> "ShardedMemoryBatches":
+    def shard(self, shares: Shares) -> ShardedMemoryBatches:
         check_shardable(self.batch_size, shares.world_size)
         return ShardedMemoryBatches(self, shares)
 
@@ -126,7 +128,7 @@ class StreamBatches:
         for images, _ in self.dataloader:
             yield as_floats(images, self.device)
 
-    def shard(self, shares: Shares) -> "ShardedStreamBatches":
+    def shard(self, shares: Shares) -> ShardedStreamBatches:
         check_shardable(self.batch_size, shares.world_size)
         return ShardedStreamBatches(self, shares)
 
@@ -160,10 +162,16 @@ class ShardedStreamBatches:
         self.generator, self.device, self.shares = batches.generator, batches.device, shares
         self.batch_size, self.n_images = batches.batch_size, len(whole.dataset)
         # The same sampler chain as the single process's loader, so the same order.
-        global_batches = BatchSampler(RandomSampler(whole.dataset, generator=self.generator),
-                                      self.batch_size, drop_last=False)
-        self.dataloader = DataLoader(whole.dataset, batch_size=None, sampler=ShareSampler(global_batches, shares),
-                                     num_workers=whole.num_workers, generator=self.generator)
+        global_batches = BatchSampler(
+            RandomSampler(whole.dataset, generator=self.generator), self.batch_size, drop_last=False
+        )
+        self.dataloader = DataLoader(
+            whole.dataset,
+            batch_size=None,
+            sampler=ShareSampler(global_batches, shares),
+            num_workers=whole.num_workers,
+            generator=self.generator,
+        )
         self.weight = torch.ones((), device=self.device)
 
     def __len__(self) -> int:
@@ -197,5 +205,6 @@ def make_batches(train_set: ImageSet, config: TrainConfig, device: torch.device)
     if use_memory_loader(config, len(train_set), train_set.n_pixels):
         return MemoryBatches(train_set.floats(device), config.batch_size, seeded_generator(config.seed, device))
     generator = seeded_generator(config.seed)
-    return StreamBatches(streaming_loader(train_set, config.batch_size, generator=generator), device, generator,
-                         config.batch_size)
+    return StreamBatches(
+        streaming_loader(train_set, config.batch_size, generator=generator), device, generator, config.batch_size
+    )

@@ -21,9 +21,9 @@ import torch
 from ..data.sources import DataConfig
 from ..errors import UserError
 from ..files import atomic_write
-from ..models.config import ModelConfig
 from ..models import families
 from ..models.base import Autoencoder
+from ..models.config import ModelConfig
 from . import validation
 from .validation import CONFIG_KEY, LAB_KEYS  # noqa: F401 - part of this module's interface
 
@@ -47,8 +47,9 @@ def save(path: str | Path, model: Autoencoder, run_state: dict | None = None) ->
     """
     # a copy: parameters may be views of one flat buffer, which torch.save would store whole, or
     # channels-last for training, which the lab's loader and other readers need not expect
-    weights = OrderedDict((k, v.detach().cpu().clone(memory_format=torch.contiguous_format))
-                          for k, v in model.state_dict().items())
+    weights = OrderedDict(
+        (k, v.detach().cpu().clone(memory_format=torch.contiguous_format)) for k, v in model.state_dict().items()
+    )
     if run_state is not None:
         atomic_write(state_path(path), lambda tmp: torch.save({**run_state, "model": dict(weights)}, tmp))
     metadata = {CONFIG_KEY: asdict(model.config)}
@@ -89,11 +90,14 @@ def config_from_weights(state, path: Path) -> ModelConfig:
     try:
         return validation.checkpoint_weights(state)
     except validation.Foreign as err:
-        raise UserError(f"{path} is not an autoencoder checkpoint: {err}; load one saved by train.py "
-                        "or by the lab's torch.save(model.state_dict())") from None
+        raise UserError(
+            f"{path} is not an autoencoder checkpoint: {err}; load one saved by train.py "
+            "or by the lab's torch.save(model.state_dict())"
+        ) from None
     except validation.Invalid as err:
-        raise UserError(f"{path} is not a usable checkpoint: {err}; load another checkpoint or train "
-                        "a new one with train.py") from None
+        raise UserError(
+            f"{path} is not a usable checkpoint: {err}; load another checkpoint or train a new one with train.py"
+        ) from None
 
 
 def load_model(path: str | Path, device: torch.device | str = "cpu") -> Autoencoder:

@@ -58,24 +58,32 @@ class TrainConfig:
         for name in ("lr", "weight_decay", "train_noise"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0 or (name == "lr" and value == 0):
-                raise UserError(f"{name.replace('_', ' ')} must be a finite number "
-                                f"{'greater than' if name == 'lr' else 'of at least'} 0, got {value}")
+                raise UserError(
+                    f"{name.replace('_', ' ')} must be a finite number "
+                    f"{'greater than' if name == 'lr' else 'of at least'} 0, got {value}"
+                )
         for name in ("clip_noise", "binarize"):
             if not isinstance(getattr(self, name), bool):
                 raise UserError(f"{name.replace('_', ' ')} must be true or false, got {getattr(self, name)!r}")
         self.image_size = self.data.image_size  # DataConfig checks the data settings and makes a tuple
-        for name, allowed in (("loss", LOSSES), ("schedule", SCHEDULES), ("loader", LOADERS),
-                              ("precision", PRECISIONS), ("step", STEPS)):
+        for name, allowed in (
+            ("loss", LOSSES),
+            ("schedule", SCHEDULES),
+            ("loader", LOADERS),
+            ("precision", PRECISIONS),
+            ("step", STEPS),
+        ):
             if getattr(self, name) not in allowed:
                 raise UserError(f"unknown {name} {getattr(self, name)!r}; choose one of: {', '.join(allowed)}")
 
     @property
     def data(self) -> DataConfig:
-        return DataConfig(dataset=self.dataset, image_size=self.image_size, channels=self.channels,
-                          test_fraction=self.test_fraction)
+        return DataConfig(
+            dataset=self.dataset, image_size=self.image_size, channels=self.channels, test_fraction=self.test_fraction
+        )
 
     @classmethod
-    def from_dict(cls, values: dict) -> "TrainConfig":
+    def from_dict(cls, values: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 
@@ -85,8 +93,17 @@ class TrainConfig:
 # tuned here (docs/recipes.md).
 RECIPE_NAMES = ("lab", "best")
 VAE_TUTORIAL = dict(loss="elbo", hidden=400, bottleneck=20, batch_size=128, weight_decay=0.0, binarize=True)
-VAE_BEST = dict(loss="elbo", hidden=512, depth=2, bottleneck=32, schedule="onecycle", lr=2e-3, batch_size=128,
-                weight_decay=0.0, binarize=True)
+VAE_BEST = dict(
+    loss="elbo",
+    hidden=512,
+    depth=2,
+    bottleneck=32,
+    schedule="onecycle",
+    lr=2e-3,
+    batch_size=128,
+    weight_decay=0.0,
+    binarize=True,
+)
 RECIPES = {
     "mlp": {
         "lab": {},
@@ -95,14 +112,29 @@ RECIPES = {
         # schedule at a smaller batch takes more, better-annealed steps in the same epochs. So
         # trained, the model fits the training split better than the test split; a little input
         # noise (clean targets) narrows that gap, where weight decay only underfits.
-        "best": dict(code_activation="none", loss="bce", schedule="onecycle", lr=1e-2,
-                     weight_decay=0.0, batch_size=256, train_noise=0.1),
+        "best": dict(
+            code_activation="none",
+            loss="bce",
+            schedule="onecycle",
+            lr=1e-2,
+            weight_decay=0.0,
+            batch_size=256,
+            train_noise=0.1,
+        ),
     },
     "conv": {
         "lab": dict(family="conv"),
         # The MLP's best recipe, at the smaller peak learning rate convolutions train at.
-        "best": dict(family="conv", code_activation="none", loss="bce", schedule="onecycle", lr=3e-3,
-                     weight_decay=0.0, batch_size=256, train_noise=0.1),
+        "best": dict(
+            family="conv",
+            code_activation="none",
+            loss="bce",
+            schedule="onecycle",
+            lr=3e-3,
+            weight_decay=0.0,
+            batch_size=256,
+            train_noise=0.1,
+        ),
     },
     # pytorch/examples' vae: 784-400-20, Adam 1e-3 at batch 128, on dynamically binarised images.
     "vae": {"lab": dict(family="vae", **VAE_TUTORIAL), "best": dict(family="vae", **VAE_BEST)},
@@ -133,15 +165,22 @@ def resolve(recipe: str, family: str = "mlp", **overrides) -> Recipe:
         raise ValueError(f"not a training or model setting: {', '.join(unknown)}")
     loss = settings.get("loss", "mse")
     if family in VARIATIONAL and loss != "elbo":
-        raise UserError(f"a {family} model trains on its negative ELBO, not --loss {loss}; "
-                        "choose its decoder's distribution with --likelihood instead")
+        raise UserError(
+            f"a {family} model trains on its negative ELBO, not --loss {loss}; "
+            "choose its decoder's distribution with --likelihood instead"
+        )
     if family not in VARIATIONAL and loss == "elbo":
         raise UserError("--loss elbo is a VAE's loss; use --model vae or conv-vae, or --loss mse or bce")
     if family in VARIATIONAL and overrides.get("code_activation") == "relu":
         raise UserError("a VAE's code is its posterior mean, which takes no activation; drop --code-activation")
     variational_only = [f"--{name}" for name in ("likelihood", "beta") if overrides.get(name) is not None]
     if family not in VARIATIONAL and variational_only:
-        raise UserError(f"{' and '.join(variational_only)} set a VAE's decoder and KL weight; a {family} model "
-                        "has neither: drop them or use --model vae or conv-vae")
-    return Recipe(name=recipe, train={k: v for k, v in settings.items() if k in TRAIN_FIELDS},
-                  model={k: v for k, v in settings.items() if k in MODEL_FIELDS})
+        raise UserError(
+            f"{' and '.join(variational_only)} set a VAE's decoder and KL weight; a {family} model "
+            "has neither: drop them or use --model vae or conv-vae"
+        )
+    return Recipe(
+        name=recipe,
+        train={k: v for k, v in settings.items() if k in TRAIN_FIELDS},
+        model={k: v for k, v in settings.items() if k in MODEL_FIELDS},
+    )

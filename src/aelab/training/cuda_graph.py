@@ -58,8 +58,9 @@ class StepSnapshot:
             torch.cuda.set_rng_state(self.cuda_rng, self.device)
 
 
-def warm_up_and_undo(step, images: torch.Tensor, params: list[torch.Tensor], optimizer: optim.Optimizer,
-                     steps: int = WARM_UP_STEPS) -> None:
+def warm_up_and_undo(
+    step, images: torch.Tensor, params: list[torch.Tensor], optimizer: optim.Optimizer, steps: int = WARM_UP_STEPS
+) -> None:
     """Run ``step`` a few times on ``images`` (creating its state), then put everything back."""
     snapshot = StepSnapshot(params, optimizer, images.device)
     for _ in range(steps):
@@ -82,6 +83,7 @@ def portable_state(state: dict) -> dict:
     """An optimizer's or scheduler's state as it would be without :func:`make_capturable`:
     settings as plain numbers, Adam not capturable, so that a graphed run's state loads into
     any run of the same kind of device. The graphed step turns them back when it captures."""
+
     def plain(value):
         if torch.is_tensor(value) and value.dim() == 0:
             return value.item()
@@ -89,9 +91,14 @@ def portable_state(state: dict) -> dict:
             return [plain(v) for v in value]
         return value
 
-    groups = [{**{k: plain(v) for k, v in g.items() if k != "params"}, "params": g["params"],
-               **({"capturable": False} if "capturable" in g else {})}
-              for g in state.get("param_groups", ())]
+    groups = [
+        {
+            **{k: plain(v) for k, v in g.items() if k != "params"},
+            "params": g["params"],
+            **({"capturable": False} if "capturable" in g else {}),
+        }
+        for g in state.get("param_groups", ())
+    ]
     settings = {k: plain(v) for k, v in state.items() if k not in ("state", "param_groups")}
     return {**state, **settings, **({"param_groups": groups} if "param_groups" in state else {})}
 

@@ -5,9 +5,10 @@ its place through environment variables; :func:`from_env` reads them. A plain
 ``python train.py`` gets :class:`SingleProcess`, whose hooks do nothing, so the trainer calls
 them unconditionally and a one-process run pays nothing for the many-process path.
 
-Sharding (the batch sources in :mod:`.batches` do the cutting). ``-b`` is the global batch. Every rank draws the same permutation each epoch (the
-shuffle seed is shared) and cuts every global batch of it into ``world_size`` contiguous
-shares whose sizes differ by at most one. A rank's loss is the mean over its share times
+Sharding (the batch sources in :mod:`.batches` do the cutting). ``-b`` is the global batch.
+Every rank draws the same permutation each epoch (the shuffle seed is shared) and cuts every
+global batch of it into ``world_size`` contiguous shares whose sizes differ by at most one.
+A rank's loss is the mean over its share times
 ``share_size * world_size / global_batch_size``, so DDP's mean of the ranks' gradients is the
 gradient of the mean loss over the whole global batch: the same step a single process takes,
 uneven and short last batches included. A share left empty (a last batch with fewer images
@@ -106,8 +107,10 @@ class ProcessGroup(SingleProcess):
         try:
             dist.init_process_group(backend, rank=rank, world_size=world_size)
         except (ValueError, RuntimeError) as err:
-            raise UserError(f"cannot join the torchrun process group ({str(err).splitlines()[0]}); "
-                            "launch with torchrun as the README shows") from None
+            raise UserError(
+                f"cannot join the torchrun process group ({str(err).splitlines()[0]}); "
+                "launch with torchrun as the README shows"
+            ) from None
 
     def close(self) -> None:
         # The run's DDP wrapper can sit in a reference cycle, and it holds the gloo group. Left
@@ -170,16 +173,19 @@ def from_env(device: str) -> SingleProcess:
             return SingleProcess(device)
         rank, local_rank = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])
     except (KeyError, ValueError) as err:
-        raise UserError(f"torchrun's environment is incomplete ({err}); launch with torchrun "
-                        "as the README shows") from None
+        raise UserError(
+            f"torchrun's environment is incomplete ({err}); launch with torchrun as the README shows"
+        ) from None
     return ProcessGroup(rank, world_size, local_rank, local_device(device, local_rank))
 
 
 def local_device(device: str, local_rank: int) -> str:
     """The device of one torchrun process: its own GPU, or the CPU."""
     if device.startswith("cuda:"):
-        raise UserError(f"--device {device} names one GPU, but under torchrun each process takes the "
-                        "GPU of its local rank; use --device cuda or auto")
+        raise UserError(
+            f"--device {device} names one GPU, but under torchrun each process takes the "
+            "GPU of its local rank; use --device cuda or auto"
+        )
     if device == "cpu" or (device == "auto" and not torch.cuda.is_available()):
         return "cpu"
     if device not in ("auto", "cuda"):
@@ -187,8 +193,10 @@ def local_device(device: str, local_rank: int) -> str:
     if not torch.cuda.is_available():
         raise UserError("--device cuda asked for, but no CUDA GPU is available; use --device cpu")
     if local_rank >= torch.cuda.device_count():
-        raise UserError(f"this node runs more processes than its {torch.cuda.device_count()} GPUs; "
-                        f"use --nproc_per_node {torch.cuda.device_count()} or less")
+        raise UserError(
+            f"this node runs more processes than its {torch.cuda.device_count()} GPUs; "
+            f"use --nproc_per_node {torch.cuda.device_count()} or less"
+        )
     return f"cuda:{local_rank}"
 
 

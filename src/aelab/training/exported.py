@@ -39,15 +39,18 @@ def check_onnx() -> None:
     try:
         import onnx  # noqa: F401  torch's exporter serialises through it
     except ImportError:
-        raise UserError(f"writing ONNX graphs needs the onnx package, which is not installed; {INSTALL_HINT}, "
-                        "or pass --no-onnx") from None
+        raise UserError(
+            f"writing ONNX graphs needs the onnx package, which is not installed; {INSTALL_HINT}, or pass --no-onnx"
+        ) from None
 
 
 def safetensors_torch():
     try:
         import safetensors.torch
     except ImportError:
-        raise UserError(f"exported folders store weights as safetensors, which is not installed; {INSTALL_HINT}") from None
+        raise UserError(
+            f"exported folders store weights as safetensors, which is not installed; {INSTALL_HINT}"
+        ) from None
     return safetensors.torch
 
 
@@ -80,9 +83,16 @@ def export_onnx(module: nn.Module, example: torch.Tensor, path: Path, names: tup
 
     with warnings.catch_warnings():  # torch announces its newer exporter; this one stays supported
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, (example,), str(path), input_names=[names[0]], output_names=[names[1]],
-                          dynamic_axes={names[0]: {0: "batch"}, names[1]: {0: "batch"}}, opset_version=ONNX_OPSET,
-                          dynamo=False)
+        torch.onnx.export(
+            module,
+            (example,),
+            str(path),
+            input_names=[names[0]],
+            output_names=[names[1]],
+            dynamic_axes={names[0]: {0: "batch"}, names[1]: {0: "batch"}},
+            opset_version=ONNX_OPSET,
+            dynamo=False,
+        )
 
 
 def write_folder(folder: Path, model: Autoencoder, data: DataConfig | None, onnx: bool = True) -> None:
@@ -90,8 +100,12 @@ def write_folder(folder: Path, model: Autoencoder, data: DataConfig | None, onnx
     model = model.cpu().eval()
     weights = {k: v.detach().clone(memory_format=torch.contiguous_format) for k, v in model.state_dict().items()}
     safetensors_torch().save_file(weights, str(folder / WEIGHTS_FILE), metadata={"format": FORMAT})
-    config = {"format": FORMAT, "version": FORMAT_VERSION, "model": asdict(model.config),
-              "data": data.to_dict() if data is not None else None}
+    config = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "model": asdict(model.config),
+        "data": data.to_dict() if data is not None else None,
+    }
     (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
     if onnx:
         c = model.config
@@ -134,15 +148,22 @@ def export(model: Autoencoder, data: DataConfig | None, out: Path, force: bool =
 def read_config(folder: Path) -> dict:
     path = folder / CONFIG_FILE
     if not path.is_file():
-        raise UserError(f"{folder} has no {CONFIG_FILE}, so it is not an exported model; export one with "
-                        "aelab export -l CKPT --out DIR, or pass a .pth checkpoint")
+        raise UserError(
+            f"{folder} has no {CONFIG_FILE}, so it is not an exported model; export one with "
+            "aelab export -l CKPT --out DIR, or pass a .pth checkpoint"
+        )
     try:
         config = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise UserError(f"{path} is not valid JSON ({str(err).splitlines()[0]}); export the model again") from None
-    if not isinstance(config, dict) or config.get("format") not in (FORMAT, *EARLIER_FORMATS) or not isinstance(config.get("model"), dict):
-        raise UserError(f"{path} is not an aelab export's config (no \"format\": \"{FORMAT}\" with a \"model\"); "
-                        "export the model again")
+    if (
+        not isinstance(config, dict)
+        or config.get("format") not in (FORMAT, *EARLIER_FORMATS)
+        or not isinstance(config.get("model"), dict)
+    ):
+        raise UserError(
+            f'{path} is not an aelab export\'s config (no "format": "{FORMAT}" with a "model"); export the model again'
+        )
     return config
 
 
@@ -162,8 +183,10 @@ def load_folder(folder: str | Path, device: torch.device | str = "cpu") -> Autoe
     except UserError:
         raise
     except Exception as err:  # the reader's errors differ by version; all mean a damaged file
-        raise UserError(f"{weights_path} is not a readable safetensors file ({str(err).splitlines()[0][:80]}); "
-                        "export the model again") from None
+        raise UserError(
+            f"{weights_path} is not a readable safetensors file ({str(err).splitlines()[0][:80]}); "
+            "export the model again"
+        ) from None
     try:
         validation.check_model_weights(weights, model_config, f"its {CONFIG_FILE}")
     except validation.Invalid as err:

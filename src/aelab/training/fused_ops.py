@@ -69,8 +69,8 @@ def flatten_parameters(model: nn.Module) -> nn.Parameter:
     offset = 0
     for p in params:
         n = p.numel()
-        p.data = flat.data[offset:offset + n].view_as(p)
-        p.grad = flat.grad[offset:offset + n].view_as(p)
+        p.data = flat.data[offset : offset + n].view_as(p)
+        p.grad = flat.grad[offset : offset + n].view_as(p)
         offset += n
     return flat
 
@@ -83,8 +83,16 @@ class HandWrittenStep:
     :class:`~.plain_loop.AutogradStep` does, drawing the same random numbers in the same order.
     """
 
-    def __init__(self, model: nn.Module, lr: float, weight_decay: float, train_noise: float = 0.0,
-                 clip_noise: bool = False, binarize: bool = False, compute_dtype: torch.dtype = torch.float32):
+    def __init__(
+        self,
+        model: nn.Module,
+        lr: float,
+        weight_decay: float,
+        train_noise: float = 0.0,
+        clip_noise: bool = False,
+        binarize: bool = False,
+        compute_dtype: torch.dtype = torch.float32,
+    ):
         self.model, self.train_noise, self.clip_noise, self.binarize = model, train_noise, clip_noise, binarize
         self.compute_dtype = compute_dtype
         self.flat = flatten_parameters(model)
@@ -93,8 +101,9 @@ class HandWrittenStep:
         self.transpose_narrow = self.flat.device.type == "cpu"  # MKL's slow case, see NARROW_COLUMNS
         self._buffers: dict[tuple, torch.Tensor] = {}
 
-    def _buffer(self, name: str, rows: int, like: torch.Tensor, cols: int | None = None,
-                dtype: torch.dtype | None = None) -> torch.Tensor:
+    def _buffer(
+        self, name: str, rows: int, like: torch.Tensor, cols: int | None = None, dtype: torch.dtype | None = None
+    ) -> torch.Tensor:
         """A (rows x cols) tensor kept for reuse; a full and a short last batch make two sets."""
         cols = like.shape[-1] if cols is None else cols
         dtype = dtype or self.compute_dtype
@@ -150,8 +159,16 @@ class HandWrittenStep:
             outputs.append(out.relu_() if relu else out)
         return outputs
 
-    def _backward_chain(self, name: str, grad: torch.Tensor, outputs: list[torch.Tensor], layers, weights,
-                        relus, input_grad: bool = False) -> torch.Tensor | None:
+    def _backward_chain(
+        self,
+        name: str,
+        grad: torch.Tensor,
+        outputs: list[torch.Tensor],
+        layers,
+        weights,
+        relus,
+        input_grad: bool = False,
+    ) -> torch.Tensor | None:
         """From the gradient at the chain's last output, every layer's gradients; the gradient at
         the chain's input if ``input_grad`` (the first layer of a network needs none)."""
         for index in reversed(range(len(layers))):

@@ -23,11 +23,26 @@ from .fused_ops import HandWrittenStep, sigmoid_backward_
 class FusedStep(HandWrittenStep):
     """``step(images) -> loss``: forward, hand-written backward and Adam for ``MLPAutoencoder``."""
 
-    def __init__(self, model: MLPAutoencoder, lr: float, weight_decay: float, loss: str = "mse",
-                 train_noise: float = 0.0, precision: str = "fp32", clip_noise: bool = False,
-                 binarize: bool = False):
-        super().__init__(model, lr, weight_decay, train_noise, clip_noise, binarize,
-                         torch.bfloat16 if precision == "bf16" else torch.float32)
+    def __init__(
+        self,
+        model: MLPAutoencoder,
+        lr: float,
+        weight_decay: float,
+        loss: str = "mse",
+        train_noise: float = 0.0,
+        precision: str = "fp32",
+        clip_noise: bool = False,
+        binarize: bool = False,
+    ):
+        super().__init__(
+            model,
+            lr,
+            weight_decay,
+            train_noise,
+            clip_noise,
+            binarize,
+            torch.bfloat16 if precision == "bf16" else torch.float32,
+        )
         self.loss = loss
         self.layers = (model.fc1, model.fc2, model.fc3, model.fc4)
         self.relus = (True, model.config.code_activation == "relu", True, False)
@@ -36,8 +51,7 @@ class FusedStep(HandWrittenStep):
         """Each layer's (weight, bias) in the compute dtype: bf16 copies of the fp32 masters."""
         if self.compute_dtype == torch.float32:
             return [(layer.weight, layer.bias) for layer in self.layers]
-        return [(layer.weight.to(self.compute_dtype), layer.bias.to(self.compute_dtype))
-                for layer in self.layers]
+        return [(layer.weight.to(self.compute_dtype), layer.bias.to(self.compute_dtype)) for layer in self.layers]
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:

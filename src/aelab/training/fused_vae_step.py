@@ -35,16 +35,26 @@ def linear_layers(body: nn.Sequential) -> tuple[list[nn.Linear], list[bool]]:
     """A body's linear layers and, for each, whether a ReLU follows it."""
     modules = list(body)
     layers = [m for m in modules if isinstance(m, nn.Linear)]
-    relus = [i + 1 < len(modules) and isinstance(modules[i + 1], nn.ReLU)
-             for i, m in enumerate(modules) if isinstance(m, nn.Linear)]
+    relus = [
+        i + 1 < len(modules) and isinstance(modules[i + 1], nn.ReLU)
+        for i, m in enumerate(modules)
+        if isinstance(m, nn.Linear)
+    ]
     return layers, relus
 
 
 class FusedVAEStep(HandWrittenStep):
     """``step(images) -> loss``: forward, hand-written backward and Adam for an MLP-bodied VAE."""
 
-    def __init__(self, model: VariationalAutoencoder, lr: float, weight_decay: float, train_noise: float = 0.0,
-                 clip_noise: bool = False, binarize: bool = False):
+    def __init__(
+        self,
+        model: VariationalAutoencoder,
+        lr: float,
+        weight_decay: float,
+        train_noise: float = 0.0,
+        clip_noise: bool = False,
+        binarize: bool = False,
+    ):
         if model.config.convolutional:
             raise ValueError("the fused VAE step trains MLP bodies; a conv-vae trains with the autograd step")
         super().__init__(model, lr, weight_decay, train_noise, clip_noise, binarize)
@@ -72,8 +82,9 @@ class FusedVAEStep(HandWrittenStep):
         reconstruction, grad_logits = self._likelihood_and_gradient(logits, targets, scale=1.0 / n)
         loss = (reconstruction + self.beta * kl) / n
 
-        grad_code = self._backward_chain("decoder", grad_logits, decoded, self.decoder, decoder_weights,
-                                         self.decoder_relus, input_grad=True)
+        grad_code = self._backward_chain(
+            "decoder", grad_logits, decoded, self.decoder, decoder_weights, self.decoder_relus, input_grad=True
+        )
         grad_stats = self._buffer("grad_stats", n, encoded[-1])
         kl_scale = self.beta / n
         torch.add(grad_code, mean, alpha=kl_scale, out=grad_stats[:, :z])
@@ -92,7 +103,8 @@ class FusedVAEStep(HandWrittenStep):
             return reconstruction, logits.sigmoid_().sub_(targets).mul_(scale)
         pixels = logits.sigmoid_()
         residual = torch.sub(pixels, targets, out=self._buffer("residual", len(pixels), pixels))
-        reconstruction = 0.5 * torch.dot(residual.reshape(-1), residual.reshape(-1)) / GAUSSIAN_STD**2 \
-            + residual.numel() * (math.log(GAUSSIAN_STD) + HALF_LOG_2PI)
+        reconstruction = 0.5 * torch.dot(
+            residual.reshape(-1), residual.reshape(-1)
+        ) / GAUSSIAN_STD**2 + residual.numel() * (math.log(GAUSSIAN_STD) + HALF_LOG_2PI)
         grad = sigmoid_backward_(residual.mul_(scale / GAUSSIAN_STD**2), pixels, grad_input=residual)
         return reconstruction, grad

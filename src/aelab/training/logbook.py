@@ -49,8 +49,10 @@ def check_folder(folder: str | Path, resume: bool) -> Path:
     earlier = (folder / CSV_NAME).exists() or any(folder.glob(EVENTS_GLOB))
     if earlier and not resume:
         # Two runs' events in one folder draw as one tangled curve in TensorBoard.
-        raise UserError(f"--log-dir {folder} holds the logs of an earlier run; add --resume to continue "
-                        "that run, or choose a new folder")
+        raise UserError(
+            f"--log-dir {folder} holds the logs of an earlier run; add --resume to continue "
+            "that run, or choose a new folder"
+        )
     return folder
 
 
@@ -99,9 +101,11 @@ class RunLog:
 
     def following(self, on_epoch_end):
         """A callback for :meth:`Trainer.fit` that calls ``on_epoch_end`` (the checkpoint), then logs."""
+
         def both(trainer) -> None:
             on_epoch_end(trainer)
             self.epoch_end(trainer)
+
         return both
 
     def epoch_end(self, trainer) -> None:

@@ -47,16 +47,16 @@ def make_scheduler(optimizer: optim.Optimizer, config: TrainConfig, steps_per_ep
     if config.schedule == "onecycle":
         # Adam's beta1 stays at 0.9: cycling it against the learning rate (OneCycleLR's
         # default) ends worse at z=8.
-        return optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, epochs=config.epochs,
-                                             steps_per_epoch=steps_per_epoch, cycle_momentum=False)
+        return optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=config.lr, epochs=config.epochs, steps_per_epoch=steps_per_epoch, cycle_momentum=False
+        )
     return optim.lr_scheduler.ReduceLROnPlateau(optimizer, "min")
 
 
 class AutogradStep:
     """``step(images) -> loss``: binarised or noisy inputs if asked, forward, loss, backward, Adam."""
 
-    def __init__(self, objective: nn.Module, optimizer: optim.Optimizer, config: TrainConfig,
-                 autocast=nullcontext):
+    def __init__(self, objective: nn.Module, optimizer: optim.Optimizer, config: TrainConfig, autocast=nullcontext):
         self.objective, self.optimizer, self.config, self.autocast = objective, optimizer, config, autocast
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
@@ -79,8 +79,9 @@ def shuffled_batches(images: torch.Tensor, batch_size: int, generator: torch.Gen
     return [images[indices] for indices in order.split(batch_size)]
 
 
-def train_plain(model: Autoencoder, images: torch.Tensor, config: TrainConfig,
-                generator: torch.Generator, on_epoch_end=None) -> list[float]:
+def train_plain(
+    model: Autoencoder, images: torch.Tensor, config: TrainConfig, generator: torch.Generator, on_epoch_end=None
+) -> list[float]:
     """Train ``model`` on ``images`` (``N x pixels`` in [0, 1]) for ``config.epochs``; the
     epochs' mean losses. ``on_epoch_end(epoch, loss)`` runs after each epoch."""
     optimizer = make_optimizer(model, config)

@@ -12,21 +12,39 @@ from dataclasses import fields
 from pathlib import Path
 
 from ..errors import UserError
-from ..models.config import ModelConfig
 from ..models.base import Autoencoder
+from ..models.config import ModelConfig
 from . import checkpoint, run_validation, validation
 from .config import TrainConfig
 from .trainer import Trainer
 
 # Settings that shape the optimizer, the schedule or the data order; -e may grow (see below).
-MUST_MATCH = ("recipe", "batch_size", "lr", "weight_decay", "loss", "schedule", "train_noise",
-              "clip_noise", "binarize", "dataset", "image_size", "channels", "test_fraction", "loader", "precision", "step")
+MUST_MATCH = (
+    "recipe",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "loss",
+    "schedule",
+    "train_noise",
+    "clip_noise",
+    "binarize",
+    "dataset",
+    "image_size",
+    "channels",
+    "test_fraction",
+    "loader",
+    "precision",
+    "step",
+)
 DEVICE_NAMES = {"cpu": "the CPU", "cuda": "a GPU"}
 
 
 def damaged(path: Path, detail: str) -> UserError:
-    return UserError(f"cannot resume: {checkpoint.state_path(path)} is damaged or not from train.py "
-                     f"({detail}); start a new run without --resume")
+    return UserError(
+        f"cannot resume: {checkpoint.state_path(path)} is damaged or not from train.py "
+        f"({detail}); start a new run without --resume"
+    )
 
 
 def load(path: Path, config: TrainConfig) -> dict:
@@ -43,13 +61,17 @@ def load(path: Path, config: TrainConfig) -> dict:
         if was != now:
             flag = "--" + name.replace("_", "-")
             if isinstance(was, bool):  # an on/off flag
-                raise UserError(f"cannot resume: the saved run was trained {'with' if was else 'without'} "
-                                f"{flag}; {'add' if was else 'drop'} it or start a new run")
-            raise UserError(f"cannot resume: {flag} {now} differs from the saved run's {was}; "
-                            f"pass {flag} {was} or start a new run")
+                raise UserError(
+                    f"cannot resume: the saved run was trained {'with' if was else 'without'} "
+                    f"{flag}; {'add' if was else 'drop'} it or start a new run"
+                )
+            raise UserError(
+                f"cannot resume: {flag} {now} differs from the saved run's {was}; pass {flag} {was} or start a new run"
+            )
     if config.schedule == "onecycle" and config.epochs != saved.epochs:
-        raise UserError(f"cannot resume: a onecycle schedule is laid out over its {saved.epochs} epochs; "
-                        f"pass -e {saved.epochs}")
+        raise UserError(
+            f"cannot resume: a onecycle schedule is laid out over its {saved.epochs} epochs; pass -e {saved.epochs}"
+        )
     if config.epochs < epoch:
         raise UserError(f"cannot resume: {path} has trained {epoch} epochs already; pass -e {epoch} or more")
     return state
@@ -63,10 +85,12 @@ def load_weights(model: Autoencoder, state: dict, path: Path) -> None:
         raise damaged(path, f"model config: {err}") from None
     if saved != model.config:
         changed = [f.name for f in fields(ModelConfig) if getattr(saved, f.name) != getattr(model.config, f.name)]
-        raise UserError(f"cannot resume: {path} holds a {saved.layer_sizes} model with a {saved.code_activation} "
-                        f"code and this command builds another ({', '.join(changed)} differ); pass the original "
-                        "run's --model, -z, --hidden, --depth, --conv-channels, --code-activation, --likelihood "
-                        "and --beta")
+        raise UserError(
+            f"cannot resume: {path} holds a {saved.layer_sizes} model with a {saved.code_activation} "
+            f"code and this command builds another ({', '.join(changed)} differ); pass the original "
+            "run's --model, -z, --hidden, --depth, --conv-channels, --code-activation, --likelihood "
+            "and --beta"
+        )
     try:
         model.load_state_dict(state["model"])
     except (RuntimeError, KeyError, TypeError) as err:
@@ -80,19 +104,25 @@ def restore(trainer: Trainer, state: dict, path: Path) -> None:
     if saved_device not in DEVICE_NAMES:
         raise damaged(path, f"unknown device {saved_device!r}")
     if saved_device != device:
-        raise UserError(f"cannot resume: {path} was trained on {DEVICE_NAMES[saved_device]} and this run would "
-                        f"train on {DEVICE_NAMES[device]}; its data order and noise continue exactly only on "
-                        f"the same kind of device; pass --device {saved_device} or start a new run")
+        raise UserError(
+            f"cannot resume: {path} was trained on {DEVICE_NAMES[saved_device]} and this run would "
+            f"train on {DEVICE_NAMES[device]}; its data order and noise continue exactly only on "
+            f"the same kind of device; pass --device {saved_device} or start a new run"
+        )
     saved_groups = state["optimizer"].get("param_groups") or [{}]
     if len(saved_groups[0].get("params", ())) != len(trainer.optimizer.param_groups[0]["params"]):
-        raise UserError(f"cannot resume: {checkpoint.state_path(path)} was saved by the other training "
-                        "step (fused or autograd: --step auto picks autograd under torchrun or --compile); "
-                        "resume with the same --step, process count and --compile setting")
+        raise UserError(
+            f"cannot resume: {checkpoint.state_path(path)} was saved by the other training "
+            "step (fused or autograd: --step auto picks autograd under torchrun or --compile); "
+            "resume with the same --step, process count and --compile setting"
+        )
     steps, saved_steps = getattr(trainer.scheduler, "total_steps", None), state["scheduler"].get("total_steps")
     if steps is not None and saved_steps != steps:  # one-cycle: laid out over every batch of the run
-        raise UserError(f"cannot resume: {checkpoint.state_path(path)} lays its one-cycle schedule over {saved_steps} "
-                        f"steps and this run has {steps} ({trainer.config.epochs} epochs of {len(trainer.batches)} "
-                        "batches); resume with the same data, -b and process count, or start a new run")
+        raise UserError(
+            f"cannot resume: {checkpoint.state_path(path)} lays its one-cycle schedule over {saved_steps} "
+            f"steps and this run has {steps} ({trainer.config.epochs} epochs of {len(trainer.batches)} "
+            "batches); resume with the same data, -b and process count, or start a new run"
+        )
     try:
         trainer.restore(state)
     except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as err:

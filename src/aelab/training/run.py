@@ -27,10 +27,14 @@ from .trainer import Trainer
 def model_config_for(images: ImageSet, overrides: dict) -> ModelConfig:
     """The model for ``images``: as many inputs and outputs as they have pixels."""
     try:
-        return ModelConfig(input_dim=images.n_pixels, output_dim=images.n_pixels, image_shape=images.image_shape,
-                           **overrides)
+        return ModelConfig(
+            input_dim=images.n_pixels, output_dim=images.n_pixels, image_shape=images.image_shape, **overrides
+        )
     except ValueError as err:  # a shape these images cannot take (a conv's strides, say)
-        raise UserError(f"cannot build a {overrides.get('family', 'mlp')} model for {describe_size(images.image_shape)} images: {err}") from None
+        raise UserError(
+            f"cannot build a {overrides.get('family', 'mlp')} model "
+            f"for {describe_size(images.image_shape)} images: {err}"
+        ) from None
 
 
 PREVIOUS_SUFFIX = ".prev"
@@ -73,29 +77,41 @@ def check_memory(model_config: ModelConfig, config: TrainConfig, train_set: Imag
     batch = min(config.batch_size, len(train_set))
     # Per image: the input, both sides' hidden layers, the code and the output, and each conv stage's maps.
     _, height, width = c.image_shape
-    stages = sum(channels * height * width // 4**(i + 1) for i, channels in enumerate(c.conv_channels)) \
-        if c.convolutional else 0
+    stages = (
+        sum(channels * height * width // 4 ** (i + 1) for i, channels in enumerate(c.conv_channels))
+        if c.convolutional
+        else 0
+    )
     activations = batch * (c.input_dim + 2 * c.depth * c.hidden + 2 * c.bottleneck + c.output_dim + 2 * stages)
     data = len(train_set) * train_set.n_pixels if use_memory_loader(config, len(train_set), train_set.n_pixels) else 0
     needed = FLOAT_BYTES * (PARAMETER_COPIES * c.parameter_count + ACTIVATION_COPIES * activations + data)
     free = available_memory(runtime)
     if free is not None and needed > free:
-        raise UserError(f"this run needs about {needed / GIB:.1f} GiB for the model, its batches and the data, "
-                        f"but {free / GIB:.1f} GiB are free; lower -z or --hidden (the model), -b (the batches) "
-                        "or use --loader stream (the data)")
+        raise UserError(
+            f"this run needs about {needed / GIB:.1f} GiB for the model, its batches and the data, "
+            f"but {free / GIB:.1f} GiB are free; lower -z or --hidden (the model), -b (the batches) "
+            "or use --loader stream (the data)"
+        )
 
 
 def build_model(config: ModelConfig) -> Autoencoder:
     try:
         return families.build(config)
     except (RuntimeError, MemoryError):  # the allocator's way of saying the layers do not fit
-        raise UserError(f"not enough memory for a {config.layer_sizes} model; "
-                        "choose a smaller --hidden or -z") from None
+        raise UserError(
+            f"not enough memory for a {config.layer_sizes} model; choose a smaller --hidden or -z"
+        ) from None
 
 
-def build_trainer(model_config: ModelConfig, config: TrainConfig, train_set: ImageSet, runtime: Runtime,
-                  dist: SingleProcess | None = None, resume_state: dict | None = None,
-                  save_path: Path | None = None) -> Trainer:
+def build_trainer(
+    model_config: ModelConfig,
+    config: TrainConfig,
+    train_set: ImageSet,
+    runtime: Runtime,
+    dist: SingleProcess | None = None,
+    resume_state: dict | None = None,
+    save_path: Path | None = None,
+) -> Trainer:
     """A new run (the lab's initialisation), or the saved one continued when ``resume_state`` is given."""
     dist = dist if dist is not None else SingleProcess()
     if config.seed is not None:
@@ -134,8 +150,11 @@ class EpochCheckpoint:
                 save_run(self.save_path, trainer.model, state, "then continue with --resume")
             self.saved_epoch = trainer.epoch
         history = trainer.history
-        self.dist.say(f"epoch {trainer.epoch:3d}/{trainer.config.epochs}  loss {history.losses[-1]:.6f}  "
-                      f"lr {history.lrs[-1]:.2e}  {history.seconds[-1]:7.1f}s", flush=True)
+        self.dist.say(
+            f"epoch {trainer.epoch:3d}/{trainer.config.epochs}  loss {history.losses[-1]:.6f}  "
+            f"lr {history.lrs[-1]:.2e}  {history.seconds[-1]:7.1f}s",
+            flush=True,
+        )
 
     def kept(self) -> str:
         """What the checkpoint on disk holds after a stop."""
@@ -152,5 +171,7 @@ def save_run(path: Path, model: Autoencoder, state: dict | None, then: str = "ru
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err).splitlines()[0]
         if shutil.disk_usage(path.parent if str(path.parent) else ".").free < LOW_DISK_BYTES:
             reason = "no space left on the device"  # what torch's writer means by its own words
-        raise UserError(f"cannot write {path} ({reason}); the last checkpoint written whole is kept; "
-                        f"free some space or fix the folder's permissions, {then}") from None
+        raise UserError(
+            f"cannot write {path} ({reason}); the last checkpoint written whole is kept; "
+            f"free some space or fix the folder's permissions, {then}"
+        ) from None

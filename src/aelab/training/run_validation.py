@@ -13,11 +13,29 @@ import torch
 from ..errors import UserError
 from ..models.config import ModelConfig
 from .config import TrainConfig
-from .validation import (Invalid, check_finite, check_model_weights, check_tensor, dims, finite, model_config,
-                         parameter_shapes, short, show)
+from .validation import (
+    Invalid,
+    check_finite,
+    check_model_weights,
+    check_tensor,
+    dims,
+    finite,
+    model_config,
+    parameter_shapes,
+    short,
+    show,
+)
 
-STATE_TYPES = {"epoch": int, "history": dict, "optimizer": dict, "scheduler": dict, "rng": list,
-               "model": dict, "model_config": dict, "train_config": dict}
+STATE_TYPES = {
+    "epoch": int,
+    "history": dict,
+    "optimizer": dict,
+    "scheduler": dict,
+    "rng": list,
+    "model": dict,
+    "model_config": dict,
+    "train_config": dict,
+}
 HISTORY_KEYS = ("losses", "lrs", "seconds")
 ADAM_STATE = ("step", "exp_avg", "exp_avg_sq")
 FIXED = ("betas", "eps", "weight_decay", "initial_lr", "max_lr", "min_lr")  # Adam's settings but lr
@@ -38,8 +56,9 @@ def run_state(state: dict) -> TrainConfig:
     if state.get("device", "cpu") not in ("cpu", "cuda"):
         raise Invalid(f"unknown device {show(state.get('device'))}")
     check_rng(state["rng"], state.get("device", "cpu"))
-    config = check_model_weights(state["model"], model_config(state["model_config"], "model config",
-                                                              require_all=True), "its model config")
+    config = check_model_weights(
+        state["model"], model_config(state["model_config"], "model config", require_all=True), "its model config"
+    )
     check_optimizer(state["optimizer"], config, group)
     check_scheduler(state["scheduler"], train, schedule, state["epoch"])
     return train
@@ -76,8 +95,9 @@ def fresh_states(train: TrainConfig, steps_per_epoch: int = 4) -> tuple[dict, di
     from .fused_ops import FlatAdam
     from .plain_loop import make_scheduler
 
-    optimizer = FlatAdam([torch.zeros(1, requires_grad=True)], lr=float(train.lr),
-                         weight_decay=float(train.weight_decay))
+    optimizer = FlatAdam(
+        [torch.zeros(1, requires_grad=True)], lr=float(train.lr), weight_decay=float(train.weight_decay)
+    )
     scheduler = make_scheduler(optimizer, train, steps_per_epoch)
     return optimizer.state_dict()["param_groups"][0], scheduler.state_dict()
 
@@ -91,18 +111,29 @@ def check_optimizer(optimizer: dict, config: ModelConfig, template: dict) -> Non
         raise Invalid("its optimizer state does not hold the one param group train.py saves")
     group, shapes = groups[0], list(parameter_shapes(config).values())
     params = group.get("params")
-    if not isinstance(params, list) or not all(type(p) is int for p in params) or params not in (
-            [0], list(range(len(shapes)))):
-        raise Invalid(f"optimizer params {show(params)} are neither [0] (fused step) nor "
-                      f"[0, ..., {len(shapes) - 1}] (autograd step)")
-    like({k: v for k, v in group.items() if k not in FREE}, {k: v for k, v in template.items() if k not in FREE},
-         "optimizer param group")
+    if (
+        not isinstance(params, list)
+        or not all(type(p) is int for p in params)
+        or params not in ([0], list(range(len(shapes))))
+    ):
+        raise Invalid(
+            f"optimizer params {show(params)} are neither [0] (fused step) nor "
+            f"[0, ..., {len(shapes) - 1}] (autograd step)"
+        )
+    like(
+        {k: v for k, v in group.items() if k not in FREE},
+        {k: v for k, v in template.items() if k not in FREE},
+        "optimizer param group",
+    )
     for key in group:
         wrong = key in FIXED and list(group[key] if key == "betas" else [group[key]]) != list(
-            template[key] if key == "betas" else [template[key]])
+            template[key] if key == "betas" else [template[key]]
+        )
         if wrong or key in FREE[1:] and not isinstance(group[key], (bool, type(None))):
-            raise Invalid(f"optimizer param group {key!r} is {show(group[key])}, not "
-                          f"{show(template[key]) if wrong else 'true, false or None'}")
+            raise Invalid(
+                f"optimizer param group {key!r} is {show(group[key])}, not "
+                f"{show(template[key]) if wrong else 'true, false or None'}"
+            )
     state = optimizer["state"]
     if not isinstance(state, dict) or set(state) != set(params):
         raise Invalid("its optimizer state does not cover exactly the parameters of its param group")
@@ -130,10 +161,15 @@ def check_scheduler(scheduler: dict, train: TrainConfig, template: dict, epoch: 
     if train.schedule == "onecycle":  # one step per batch, laid out over all epochs
         total, done = scheduler["total_steps"], scheduler["last_epoch"]
         per_epoch = total // train.epochs
-        if total < train.epochs or total % train.epochs or done != epoch * per_epoch or \
-                scheduler["_schedule_phases"] != fresh_states(train, per_epoch)[1]["_schedule_phases"]:
-            raise Invalid(f"its one-cycle schedule ({done} of {total} steps taken) is not one of {epoch} of "
-                          f"{train.epochs} epochs")
+        if (
+            total < train.epochs
+            or total % train.epochs
+            or done != epoch * per_epoch
+            or scheduler["_schedule_phases"] != fresh_states(train, per_epoch)[1]["_schedule_phases"]
+        ):
+            raise Invalid(
+                f"its one-cycle schedule ({done} of {total} steps taken) is not one of {epoch} of {train.epochs} epochs"
+            )
 
 
 def like(value, template, where: str, signed: bool = False) -> None:

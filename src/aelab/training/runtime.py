@@ -66,8 +66,10 @@ class Runtime:
     def precision_warning(self) -> str | None:
         """A line to show when the asked-for precision is emulated here, so slower, not faster."""
         if self.precision == "bf16" and self.device.type == "cpu" and not cpu_has_native_bf16():
-            return ("warning: this CPU has no bf16 instructions, so bf16 products are emulated and "
-                    "train slower than fp32; --precision fp32 is faster here")
+            return (
+                "warning: this CPU has no bf16 instructions, so bf16 products are emulated and "
+                "train slower than fp32; --precision fp32 is faster here"
+            )
         return None
 
     @property
@@ -96,7 +98,7 @@ def make_runtime(device: str = "auto", precision: str = "fp32", compile: bool = 
         raise UserError(f"unknown device {device!r}; choose auto, cpu, cuda or cuda:N")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"device {device!r} asked for, but no CUDA GPU is available; use --device cpu")
-    if device.startswith("cuda:") and int(device[len("cuda:"):]) >= torch.cuda.device_count():
+    if device.startswith("cuda:") and int(device[len("cuda:") :]) >= torch.cuda.device_count():
         last = torch.cuda.device_count() - 1
         raise UserError(f"device {device!r} asked for, but this machine has GPUs 0-{last}; choose one of them")
     return Runtime(device=torch.device(device), precision=precision, compile=compile)

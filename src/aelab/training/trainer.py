@@ -42,17 +42,24 @@ class NonFiniteLoss(UserError):
 
 
 def choose_step(config: TrainConfig, runtime: Runtime, dist: SingleProcess, family: str = "mlp") -> str:
-    """"fused" or "autograd". The fused steps are written out by hand for the lab's MLP and the
+    """ "fused" or "autograd". The fused steps are written out by hand for the lab's MLP and the
     MLP VAE. Several processes and ``--compile`` need autograd: DDP syncs gradients through
     autograd's hooks and the compiler traces autograd's graph, and the fused steps have neither."""
-    needs_autograd = [why for why, applies in (("under torchrun", dist.world_size > 1),
-                                               ("with --compile", runtime.compile),
-                                               (f"a {family} model", family not in FUSED_FAMILIES),
-                                               (f"a {family} model in bf16", family == "vae" and config.precision == "bf16"))
-                      if applies]
+    needs_autograd = [
+        why
+        for why, applies in (
+            ("under torchrun", dist.world_size > 1),
+            ("with --compile", runtime.compile),
+            (f"a {family} model", family not in FUSED_FAMILIES),
+            (f"a {family} model in bf16", family == "vae" and config.precision == "bf16"),
+        )
+        if applies
+    ]
     if config.step == "fused" and needs_autograd:
-        raise UserError(f"--step fused cannot train {' or '.join(needs_autograd)} (it computes gradients "
-                        "without autograd); use --step autograd or auto")
+        raise UserError(
+            f"--step fused cannot train {' or '.join(needs_autograd)} (it computes gradients "
+            "without autograd); use --step autograd or auto"
+        )
     if config.step == "auto":
         return "autograd" if needs_autograd else "fused"
     return config.step
@@ -61,17 +68,27 @@ def choose_step(config: TrainConfig, runtime: Runtime, dist: SingleProcess, fami
 def fused_step(model: Autoencoder, config: TrainConfig):
     """The family's hand-derived step: the MLP's or the VAE's."""
     if model.variational:
-        return FusedVAEStep(model, config.lr, config.weight_decay, config.train_noise, config.clip_noise,
-                            config.binarize)
-    return FusedStep(model, config.lr, config.weight_decay, config.loss, config.train_noise, config.precision,
-                     config.clip_noise, config.binarize)
+        return FusedVAEStep(
+            model, config.lr, config.weight_decay, config.train_noise, config.clip_noise, config.binarize
+        )
+    return FusedStep(
+        model,
+        config.lr,
+        config.weight_decay,
+        config.loss,
+        config.train_noise,
+        config.precision,
+        config.clip_noise,
+        config.binarize,
+    )
 
 
 class Trainer:
     """Owns the model, optimizer, scheduler and RNG of one run; ``fit`` trains epoch by epoch."""
 
-    def __init__(self, model: Autoencoder, config: TrainConfig, runtime: Runtime, batches,
-                 dist: SingleProcess | None = None):
+    def __init__(
+        self, model: Autoencoder, config: TrainConfig, runtime: Runtime, batches, dist: SingleProcess | None = None
+    ):
         self.model, self.config, self.runtime, self.batches = model, config, runtime, batches
         self.dist = dist if dist is not None else SingleProcess()
         self.step_kind = choose_step(config, runtime, self.dist, model.config.family)
@@ -101,8 +118,14 @@ class Trainer:
         """One pass over the data; the only host sync is reading the epoch's mean loss."""
         self.model.train()
         total = torch.zeros((), device=self.runtime.device)
-        batches = tqdm(self.batches, desc=f"epoch {self.epoch + 1}", leave=False, unit="batch",
-                       disable=not progress, file=sys.stderr)
+        batches = tqdm(
+            self.batches,
+            desc=f"epoch {self.epoch + 1}",
+            leave=False,
+            unit="batch",
+            disable=not progress,
+            file=sys.stderr,
+        )
         with self.runtime.matmul_precision():
             for images in batches:
                 total += self.step(images)

@@ -21,8 +21,7 @@ from ..errors import UserError
 from ..models.config import ModelConfig
 
 CONFIG_KEY = "mnist_ae"  # where ModelConfig lives in the state dict's _metadata (the format's first name, kept)
-LAB_KEYS = ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias",
-            "fc3.weight", "fc3.bias", "fc4.weight", "fc4.bias")
+LAB_KEYS = ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias", "fc4.weight", "fc4.bias")
 FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 MODEL_FIELDS = tuple(f.name for f in fields(ModelConfig))
 
@@ -37,7 +36,7 @@ class Foreign(Invalid):  # not the lab's 4-layer autoencoder at all: other keys
 
 def short(text: str, limit: int = 60) -> str:
     text = text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def show(value) -> str:  # a value in a message, as Python writes it
@@ -55,10 +54,16 @@ def dims(shape) -> str:
 def layer_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
     """Each weight's shape in a model of ``config``, in the order of its parameters."""
     c = config
-    return {"fc1.weight": (c.hidden, c.input_dim), "fc1.bias": (c.hidden,),
-            "fc2.weight": (c.bottleneck, c.hidden), "fc2.bias": (c.bottleneck,),
-            "fc3.weight": (c.hidden, c.bottleneck), "fc3.bias": (c.hidden,),
-            "fc4.weight": (c.output_dim, c.hidden), "fc4.bias": (c.output_dim,)}
+    return {
+        "fc1.weight": (c.hidden, c.input_dim),
+        "fc1.bias": (c.hidden,),
+        "fc2.weight": (c.bottleneck, c.hidden),
+        "fc2.bias": (c.bottleneck,),
+        "fc3.weight": (c.hidden, c.bottleneck),
+        "fc3.bias": (c.hidden,),
+        "fc4.weight": (c.output_dim, c.hidden),
+        "fc4.bias": (c.output_dim,),
+    }
 
 
 def check_tensor(value, name: str, ndim: int | None = None, dtypes=FLOATS) -> torch.Tensor:
@@ -78,8 +83,10 @@ def check_finite(value: torch.Tensor, name: str) -> None:
     """No NaN or Inf, also once a float64 tensor is cast to the model's float32."""
     finite = torch.isfinite(value.float() if value.dtype == torch.float64 else value)
     if not bool(finite.all()):
-        raise Invalid(f"{name} holds {int(finite.numel() - finite.sum())} NaN or infinite values "
-                      "(no run of train.py saves them: training stops on a non-finite loss)")
+        raise Invalid(
+            f"{name} holds {int(finite.numel() - finite.sum())} NaN or infinite values "
+            "(no run of train.py saves them: training stops on a non-finite loss)"
+        )
 
 
 def parameter_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
@@ -104,9 +111,11 @@ def check_model_weights(state, config: ModelConfig, source: str) -> ModelConfig:
     shapes = parameter_shapes(config)
     if not isinstance(state, dict) or set(state) != set(shapes):
         missing, extra = sorted(set(shapes) - set(state or ())), sorted(set(state or ()) - set(shapes))
-        raise Invalid(f"its tensors are not those of the {config.layer_sizes} model {source} says"
-                      + (f" (missing {short(', '.join(missing[:3]))})" if missing else "")
-                      + (f" (unexpected {short(', '.join(map(str, extra[:3])))})" if extra else ""))
+        raise Invalid(
+            f"its tensors are not those of the {config.layer_sizes} model {source} says"
+            + (f" (missing {short(', '.join(missing[:3]))})" if missing else "")
+            + (f" (unexpected {short(', '.join(map(str, extra[:3])))})" if extra else "")
+        )
     for key, shape in shapes.items():
         if tuple(check_tensor(state[key], key).shape) != shape:
             raise Invalid(f"{key} is {dims(state[key].shape)} where {source} says {dims(shape)}")
@@ -117,8 +126,9 @@ def check_model_weights(state, config: ModelConfig, source: str) -> ModelConfig:
 
 def check_keys(state) -> None:
     if not isinstance(state, dict) or set(state) != set(LAB_KEYS):
-        found = ", ".join(sorted(short(str(k), 30) for k in state)[:4]) if isinstance(state, dict) else \
-            type(state).__name__
+        found = (
+            ", ".join(sorted(short(str(k), 30) for k in state)[:4]) if isinstance(state, dict) else type(state).__name__
+        )
         raise Foreign(f"expected keys fc1.weight ... fc4.bias, found {found or 'nothing'}")
 
 
@@ -131,9 +141,11 @@ def check_weights(state, config: ModelConfig | None = None, source: str = "") ->
         config, source = config_from_shapes(state), "its other layers"
     for key, shape in layer_shapes(config).items():
         if tuple(state[key].shape) != shape:
-            raise Invalid(f"inconsistent layer shapes: {key} is {dims(state[key].shape)} where {source} "
-                          f"({config.layer_sizes}-{config.output_dim}) say{'s' * source.endswith('config')} "
-                          f"{dims(shape)}")
+            raise Invalid(
+                f"inconsistent layer shapes: {key} is {dims(state[key].shape)} where {source} "
+                f"({config.layer_sizes}-{config.output_dim}) say{'s' * source.endswith('config')} "
+                f"{dims(shape)}"
+            )
     for key in LAB_KEYS:
         check_finite(state[key], key)
     return config
@@ -145,8 +157,13 @@ def config_from_shapes(state: dict) -> ModelConfig:
     side = math.isqrt(input_dim)
     image_shape = (1, side, side) if side * side == input_dim else (1, 1, input_dim)
     try:
-        return ModelConfig(input_dim=input_dim, hidden=hidden, bottleneck=state["fc2.weight"].shape[0],
-                           output_dim=state["fc4.weight"].shape[0], image_shape=image_shape)
+        return ModelConfig(
+            input_dim=input_dim,
+            hidden=hidden,
+            bottleneck=state["fc2.weight"].shape[0],
+            output_dim=state["fc4.weight"].shape[0],
+            image_shape=image_shape,
+        )
     except ValueError as err:
         raise Invalid(f"its weights make an impossible model: {err}") from None
 
@@ -159,17 +176,23 @@ def model_config(saved, what: str, require_all: bool) -> ModelConfig:
         raise Invalid(f"its {what} has no {name!r}")
     values = {name: saved[name] for name in MODEL_FIELDS if name in saved}
     shape = values.get("image_shape", (1, 1, 1))
-    if not isinstance(shape, (list, tuple)) or len(shape) != 3 or not all(
-            isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape):
-        raise Invalid(f"its {what} has image_shape {show(shape)}, not 3 positive whole numbers "
-                      "(channels, height, width)")
+    if (
+        not isinstance(shape, (list, tuple))
+        or len(shape) != 3
+        or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape)
+    ):
+        raise Invalid(
+            f"its {what} has image_shape {show(shape)}, not 3 positive whole numbers (channels, height, width)"
+        )
     try:
         config = ModelConfig(**values)
     except (TypeError, ValueError) as err:
         raise Invalid(f"invalid {what}: {short(str(err), 120)}") from None
     if math.prod(config.image_shape) != config.input_dim:
-        raise Invalid(f"its {what} has image_shape {list(config.image_shape)} "
-                      f"({math.prod(config.image_shape)} pixels) for {config.input_dim} inputs")
+        raise Invalid(
+            f"its {what} has image_shape {list(config.image_shape)} "
+            f"({math.prod(config.image_shape)} pixels) for {config.input_dim} inputs"
+        )
     return config
 
 
@@ -184,8 +207,9 @@ def checkpoint_weights(state) -> ModelConfig:
     if saved is None:  # a plain state_dict from the lab's code: its shape is read off the weights
         check_keys(state)
         return check_weights(state)
-    return check_model_weights(state, model_config(saved, "saved model config", require_all=False),
-                               "its saved model config")
+    return check_model_weights(
+        state, model_config(saved, "saved model config", require_all=False), "its saved model config"
+    )
 
 
 def recorded_data(saved, where) -> DataConfig | None:
@@ -195,5 +219,7 @@ def recorded_data(saved, where) -> DataConfig | None:
     try:
         return DataConfig.from_dict(dict(saved))
     except (UserError, TypeError, ValueError) as err:
-        raise UserError(f"{where} records its training data wrongly ({str(err).splitlines()[0]}); pass --dataset "
-                        "to say which data to use") from None
+        raise UserError(
+            f"{where} records its training data wrongly ({str(err).splitlines()[0]}); pass --dataset "
+            "to say which data to use"
+        ) from None

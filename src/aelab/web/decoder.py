@@ -29,16 +29,34 @@ def decoder_modules(model: Autoencoder) -> list[nn.Module]:
 def conv_transpose_spec(layer: nn.ConvTranspose2d, in_shape: tuple[int, ...]) -> dict:
     """The layer's description, after checking it is the square, ungrouped kind the page runs."""
     (kernel, kernel_w), (stride, stride_w), (padding, padding_w) = layer.kernel_size, layer.stride, layer.padding
-    plain = (kernel == kernel_w and stride == stride_w and padding == padding_w and layer.groups == 1
-             and layer.dilation == (1, 1) and layer.output_padding == (0, 0) and layer.bias is not None)
+    plain = (
+        kernel == kernel_w
+        and stride == stride_w
+        and padding == padding_w
+        and layer.groups == 1
+        and layer.dilation == (1, 1)
+        and layer.output_padding == (0, 0)
+        and layer.bias is not None
+    )
     if not plain or len(in_shape) != 3:
-        raise UserError(f"the explorer cannot decode {layer} in the browser: it runs square, ungrouped, "
-                        "undilated transposed convolutions with a bias only")
+        raise UserError(
+            f"the explorer cannot decode {layer} in the browser: it runs square, ungrouped, "
+            "undilated transposed convolutions with a bias only"
+        )
     _, height, width = in_shape
-    out = (layer.out_channels, (height - 1) * stride - 2 * padding + kernel,
-           (width - 1) * stride - 2 * padding + kernel)
-    return {"kind": "conv_transpose", "in_shape": list(in_shape), "out_shape": list(out),
-            "kernel": kernel, "stride": stride, "padding": padding}
+    out = (
+        layer.out_channels,
+        (height - 1) * stride - 2 * padding + kernel,
+        (width - 1) * stride - 2 * padding + kernel,
+    )
+    return {
+        "kind": "conv_transpose",
+        "in_shape": list(in_shape),
+        "out_shape": list(out),
+        "kernel": kernel,
+        "stride": stride,
+        "padding": padding,
+    }
 
 
 def describe(model: Autoencoder) -> tuple[list[dict], list[nn.Parameter]]:
@@ -63,8 +81,10 @@ def describe(model: Autoencoder) -> tuple[list[dict], list[nn.Parameter]]:
         else:
             raise UserError(f"the explorer cannot decode a {type(module).__name__} layer in the browser")
     if math.prod(shape) != model.config.output_dim:
-        raise UserError(f"the decoder's layers give {math.prod(shape)} numbers, not the model's "
-                        f"{model.config.output_dim} pixels; the explorer cannot decode it in the browser")
+        raise UserError(
+            f"the decoder's layers give {math.prod(shape)} numbers, not the model's "
+            f"{model.config.output_dim} pixels; the explorer cannot decode it in the browser"
+        )
     return layers, params
 
 

@@ -42,8 +42,7 @@ def pixels(image: torch.Tensor) -> list[float]:
 def slider_ranges(model: Autoencoder, images: ImageSet) -> list[SliderRange]:
     """Per bottleneck unit, the 1st-99th percentile of the codes of every training image."""
     low, high = code_ranges(encode_all(model, images, ENCODE_BATCH))
-    return [SliderRange(float(lo), float(max(hi, lo + MIN_SLIDER_SPAN)))
-            for lo, hi in zip(low.tolist(), high.tolist())]
+    return [SliderRange(float(lo), float(max(hi, lo + MIN_SLIDER_SPAN))) for lo, hi in zip(low.tolist(), high.tolist())]
 
 
 class NeedsVAE(UserError):
@@ -68,8 +67,10 @@ class Explorer:
         shape = model.config.image_shape
         if math.prod(shape) == model.config.input_dim and shape != train.image_shape:
             # as many pixels in another arrangement: every picture would come out scrambled
-            raise UserError(f"the checkpoint is for {describe_size(shape)} images but {train.name} images are "
-                            f"{describe_size(train.image_shape)}; use the dataset it was trained on")
+            raise UserError(
+                f"the checkpoint is for {describe_size(shape)} images but {train.name} images are "
+                f"{describe_size(train.image_shape)}; use the dataset it was trained on"
+            )
         self.model = model.cpu().eval()
         self.splits = {"train": train, "test": test}
         self.ranges = slider_ranges(self.model, train)
@@ -133,16 +134,25 @@ class Explorer:
         """Any flat image of the model's size: a dataset image, a drawing, an upload."""
         code = self.encode(image)
         output = self.decode(code)  # the model's forward pass, keeping the code on the way
-        return {"original": image, "reconstruction": output, "code": code,
-                "mse": float(torch.mean((output - image) ** 2))}
+        return {
+            "original": image,
+            "reconstruction": output,
+            "code": code,
+            "mse": float(torch.mean((output - image) ** 2)),
+        }
 
     @torch.inference_mode()
     def denoise(self, split: str, index: int, noise: float, seed: int) -> dict:
         """The lab's Step 5: Gaussian noise of std ``noise`` (unclipped, as the model sees it)."""
         image = self.image(split, index)
         noisy, denoised = denoise(self.model, image, noise, torch.Generator().manual_seed(seed))
-        return {"original": image, "noisy": noisy.clamp(0, 1), "denoised": denoised,
-                "psnr_noisy": psnr(image, noisy), "psnr_denoised": psnr(image, denoised)}
+        return {
+            "original": image,
+            "noisy": noisy.clamp(0, 1),
+            "denoised": denoised,
+            "psnr_noisy": psnr(image, noisy),
+            "psnr_denoised": psnr(image, denoised),
+        }
 
     @torch.inference_mode()
     def interpolate(self, split: str, a: int, b: int, steps: int) -> torch.Tensor:
@@ -156,8 +166,10 @@ class Explorer:
     def sample(self, n: int, temperature: float, seed: int) -> torch.Tensor:
         """``n`` images decoded from the prior; the same seed and ``n`` draw the same codes."""
         if not self.can_sample:
-            raise NeedsVAE(f"sampling needs a VAE (--model vae or conv-vae): this checkpoint is a plain "
-                           f"{self.config.family} autoencoder, which has no prior over its codes to draw from")
+            raise NeedsVAE(
+                f"sampling needs a VAE (--model vae or conv-vae): this checkpoint is a plain "
+                f"{self.config.family} autoencoder, which has no prior over its codes to draw from"
+            )
         return self.model.sample(n, temperature, torch.Generator().manual_seed(seed))
 
     def decoder_weights(self) -> bytes:

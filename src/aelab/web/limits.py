@@ -49,8 +49,7 @@ class BodyLimit:
     path to its own ``(max_bytes, advice)``.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, advice: str,
-                 paths: Mapping[str, tuple[int, str]] | None = None):
+    def __init__(self, app: ASGIApp, max_bytes: int, advice: str, paths: Mapping[str, tuple[int, str]] | None = None):
         self.app = app
         self.max_bytes = max_bytes
         self.detail = too_large(max_bytes, advice)
@@ -64,9 +63,13 @@ class BodyLimit:
         # read) would get a reset instead of this answer. Uvicorn reads past the rest of the body
         # and drops it as it comes, so none of it is kept, and the connection serves the next request.
         body = json.dumps({"detail": detail}).encode()
-        await send({"type": "http.response.start", "status": TOO_LARGE,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": TOO_LARGE,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:

@@ -26,8 +26,9 @@ BODY_MARGIN_BYTES = 4096  # the braces, the key and any whitespace around them
 # An upload is a whole image file: a phone photo is 2-4 MB as JPEG; a drawing is a few kilobytes.
 MAX_UPLOAD_MB = 5
 MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 2**20
-PIXELS_HELP = ("C x H x W pixels in [0, 1], channel-major: for colour the red plane, then green, then "
-               "blue, each plane row-major")
+PIXELS_HELP = (
+    "C x H x W pixels in [0, 1], channel-major: for colour the red plane, then green, then blue, each plane row-major"
+)
 
 
 class ErrorOut(BaseModel):
@@ -55,19 +56,23 @@ class InfoOut(BaseModel):
     family: str = Field(description="the model family: mlp, conv, vae or conv-vae")
     layer_sizes: str = Field(description="the model's shape as the command line names it, e.g. 784-392-8")
     can_sample: bool = Field(description="a VAE: /api/sample draws new images from its prior")
-    image_shape: list[int] = Field(description="height and width; images are flat lists of "
-                                               "channels x height x width pixels, channel-major")
+    image_shape: list[int] = Field(
+        description="height and width; images are flat lists of channels x height x width pixels, channel-major"
+    )
     channels: int = Field(description="1 (grey) or 3 (colour: red, green and blue planes)")
     class_names: list[str] = Field(
-        description="the name of every label in the training split, in label order (MNIST's are its digits)")
+        description="the name of every label in the training split, in label order (MNIST's are its digits)"
+    )
     splits: dict[str, int] = Field(description="number of images in each split")
     bottleneck: int
     hidden: int = Field(description="units in each hidden layer")
     code_activation: str = Field(description="relu or none (a VAE's code, its posterior mean, is linear)")
     decoder_layers: list[DecoderLayerOut] = Field(
-        description="the decoder, layer by layer, as /api/decoder's weights are laid out")
+        description="the decoder, layer by layer, as /api/decoder's weights are laid out"
+    )
     sliders: list[SliderOut] = Field(
-        description="per bottleneck unit, the 1st-99th percentile of the training images' codes")
+        description="per bottleneck unit, the 1st-99th percentile of the training images' codes"
+    )
     noise_default: float
     noise_max: float
     steps_min: int
@@ -117,8 +122,10 @@ class PixelsReconstructOut(BaseModel):
 
 
 class UploadOut(BaseModel):
-    original: Pixels = Field(description="the file as the model sees it: converted to the model's channels "
-                                         "and resized to its height and width as the training images were")
+    original: Pixels = Field(
+        description="the file as the model sees it: converted to the model's channels "
+        "and resized to its height and width as the training images were"
+    )
     reconstruction: Pixels
     code: list[float]
     mse: float = Field(description="mean squared error per pixel between original and reconstruction")
@@ -136,7 +143,8 @@ class DenoiseOut(BaseModel):
     noisy: Pixels = Field(description="the noisy input, clipped to [0, 1] for display")
     denoised: Pixels
     psnr_noisy: float | None = Field(
-        description="PSNR (dB) of the noisy image the model sees (unclipped); null when identical")
+        description="PSNR (dB) of the noisy image the model sees (unclipped); null when identical"
+    )
     psnr_denoised: float | None
 
 
@@ -153,10 +161,21 @@ class SampleRequest(BaseModel):
     # Strict, like the other bodies: "16", "0.5" and true are not numbers, and a count or a seed
     # must be a whole number (16, not 16.0); a seed of null draws a new one.
     n: int = Field(SAMPLES_DEFAULT, strict=True, ge=1, le=SAMPLES_MAX, description="how many images")
-    temperature: float = Field(TEMPERATURE_DEFAULT, strict=True, gt=0, le=TEMPERATURE_MAX, allow_inf_nan=False,
-                               description="scale of the prior's spread: below 1 typical images, above 1 varied")
-    seed: int | None = Field(None, strict=True, ge=0, le=SEED_MAX,
-                             description="the same seed, n and temperature give the same images; none: a new seed")
+    temperature: float = Field(
+        TEMPERATURE_DEFAULT,
+        strict=True,
+        gt=0,
+        le=TEMPERATURE_MAX,
+        allow_inf_nan=False,
+        description="scale of the prior's spread: below 1 typical images, above 1 varied",
+    )
+    seed: int | None = Field(
+        None,
+        strict=True,
+        ge=0,
+        le=SEED_MAX,
+        description="the same seed, n and temperature give the same images; none: a new seed",
+    )
 
 
 class SampleOut(BaseModel):
@@ -174,13 +193,16 @@ def max_body_bytes(input_dim: int, bottleneck: int) -> int:
 def bounded_vector(length: int, low: float, high: float, what: str):
     # Strict: only JSON numbers. An int (JSON 0 or 1) is still a number; "0.5", true and null are not.
     item = Annotated[float, Field(strict=True, ge=low, le=high, allow_inf_nan=False)]
-    return Annotated[list[item], Field(min_length=length, max_length=length,
-                                       description=f"{length} {what}, each in [{low:g}, {high:g}]")]
+    return Annotated[
+        list[item],
+        Field(min_length=length, max_length=length, description=f"{length} {what}, each in [{low:g}, {high:g}]"),
+    ]
 
 
 def request_models(input_dim: int, bottleneck: int) -> tuple[type[BaseModel], type[BaseModel]]:
     """Encode and decode bodies whose lengths are the model's, so the schema documents them."""
     encode = create_model("EncodeRequest", pixels=(bounded_vector(input_dim, 0.0, 1.0, "pixels"), ...))
-    decode = create_model("DecodeRequest", code=(
-        bounded_vector(bottleneck, -CODE_BOUND, CODE_BOUND, "code values"), ...))
+    decode = create_model(
+        "DecodeRequest", code=(bounded_vector(bottleneck, -CODE_BOUND, CODE_BOUND, "code values"), ...)
+    )
     return encode, decode

@@ -27,8 +27,10 @@ def bind(host: str, port: int) -> socket.socket:
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     except (socket.gaierror, UnicodeError, OverflowError) as err:
-        raise UserError(f"cannot listen on {host}:{port}: {err}; use an address of this machine "
-                        "such as 127.0.0.1 and a port from 0 to 65535") from None
+        raise UserError(
+            f"cannot listen on {host}:{port}: {err}; use an address of this machine "
+            "such as 127.0.0.1 and a port from 0 to 65535"
+        ) from None
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -36,8 +38,9 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as err:
         sock.close()
         if err.errno == errno.EADDRINUSE:
-            raise UserError(f"port {port} on {host} is already in use; choose another with --port "
-                            "(--port 0 picks a free one)") from None
+            raise UserError(
+                f"port {port} on {host} is already in use; choose another with --port (--port 0 picks a free one)"
+            ) from None
         raise UserError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
     # Listening now lets a client that reads the printed URL connect before uvicorn is up:
     # the kernel queues it until the server accepts.
@@ -51,8 +54,9 @@ def url_of(sock: socket.socket) -> str:
 
 
 def make_server(app: FastAPI) -> uvicorn.Server:
-    return uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
-                                         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S))
+    return uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
+    )
 
 
 def serve_forever(app: FastAPI, sock: socket.socket) -> None:
@@ -68,8 +72,7 @@ def running(app: FastAPI, host: str = LOCALHOST, port: int = 0) -> Iterator[str]
     """Serve ``app`` from a background thread for the ``with`` block; yields its URL."""
     sock = bind(host, port)
     server = make_server(app)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
-                              name="aelab-web")
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="aelab-web")
     thread.start()
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S

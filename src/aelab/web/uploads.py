@@ -39,8 +39,10 @@ NOT_AN_IMAGE = "the body is not an image Pillow can read"
 
 def not_an_image(content_type: str) -> UserError:
     if content_type.lower().startswith("multipart/"):
-        return UserError(f"{NOT_AN_IMAGE}: it is a multipart form; send the file's own bytes as the body "
-                         "(curl --data-binary @FILE, not -F)")
+        return UserError(
+            f"{NOT_AN_IMAGE}: it is a multipart form; send the file's own bytes as the body "
+            "(curl --data-binary @FILE, not -F)"
+        )
     return UserError(f"{NOT_AN_IMAGE}; send a {FORMAT_NAMES} file as the body")
 
 
@@ -52,18 +54,22 @@ def received_size(data: bytes, content_type: str) -> tuple[int, int]:
         with Image.open(io.BytesIO(data), formats=UPLOAD_FORMATS) as image:
             width, height = image.size
     except Image.DecompressionBombError:  # past twice Pillow's own limit: a bomb, not a photo
-        raise UserError(f"the image has far more than the {MAX_UPLOAD_PIXELS} pixels uploads may have; "
-                        "send a smaller one") from None
+        raise UserError(
+            f"the image has far more than the {MAX_UPLOAD_PIXELS} pixels uploads may have; send a smaller one"
+        ) from None
     except Exception:  # Pillow raises many types for bytes it cannot identify; all mean "not an image"
         raise not_an_image(content_type) from None
     if width * height > MAX_UPLOAD_PIXELS or max(width, height) > MAX_UPLOAD_SIDE:
-        raise UserError(f"the image is {height}x{width}; uploads may have up to {MAX_UPLOAD_PIXELS} pixels "
-                        f"and sides up to {MAX_UPLOAD_SIDE}; send a smaller one")
+        raise UserError(
+            f"the image is {height}x{width}; uploads may have up to {MAX_UPLOAD_PIXELS} pixels "
+            f"and sides up to {MAX_UPLOAD_SIDE}; send a smaller one"
+        )
     return height, width
 
 
-def read_upload(data: bytes, image_shape: tuple[int, int, int],
-                content_type: str = "") -> tuple[torch.Tensor, tuple[int, int]]:
+def read_upload(
+    data: bytes, image_shape: tuple[int, int, int], content_type: str = ""
+) -> tuple[torch.Tensor, tuple[int, int]]:
     """The file in ``data`` as a flat float image of ``image_shape`` (C, H, W), and its own size."""
     if not data:
         raise UserError(f"the body is empty; send a {FORMAT_NAMES} file as the body")
