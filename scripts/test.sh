@@ -8,4 +8,7 @@ if ! command -v chromium >/dev/null && command -v apt-get >/dev/null && [ "$(id 
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
     || echo "could not install chromium; the browser test will be skipped"
 fi
+# Lint and format first: a tree that fails either fails the test command, and so CI.
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
 exec .venv/bin/python -m pytest -q "$@"

@@ -12,8 +12,9 @@ from conftest import write_mnist
 from train_runs import train_here
 
 from aelab.errors import UserError
-from aelab.models.mlp import MLPAutoencoder, autoencoderMLP4Layer
+from aelab.models.mlp.model import MLPAutoencoder, autoencoderMLP4Layer
 from aelab.training import checkpoint
+from aelab.training.config import RunConfig
 
 RUNS = {"fused": (), "autograd": ("--step", "autograd"), "onecycle": ("--schedule", "onecycle")}
 
@@ -40,6 +41,16 @@ def copy_of(good, tmp_path, run: str = "fused"):
     return path
 
 
+def small_run(**settings) -> RunConfig:
+    """The run ``train_runs.SMALL`` trains (784-32-4, batches of 85, seed 0), ``settings`` laid over it."""
+    return RunConfig.create(bottleneck=4, hidden=32, batch_size=85, seed=0, **settings)
+
+
+def saved_run(path) -> RunConfig:
+    """The run config recorded in the run state beside ``path``: the command that resumes it as it was."""
+    return RunConfig.from_dict(torch.load(checkpoint.state_path(path), weights_only=True)["config"])
+
+
 def edit(path, change) -> None:
     """Load ``path`` as torch does (metadata kept), apply ``change``, save it back."""
     state = torch.load(path, weights_only=True)
@@ -49,10 +60,14 @@ def edit(path, change) -> None:
 
 @pytest.fixture
 def no_model(monkeypatch):
-    """Building a model fails the test: a refusal must come before any allocation."""
+    """Building a model fails the test: a refusal must come before any allocation. A model on the
+    meta device allocates nothing: the validators build one to read the tensors a config makes."""
+    real_init = MLPAutoencoder.__init__
 
     def built(self, *args, **kwargs):
-        raise AssertionError("a model was built before the file was refused")
+        if torch.get_default_device().type != "meta":
+            raise AssertionError("a model was built before the file was refused")
+        real_init(self, *args, **kwargs)
 
     monkeypatch.setattr(MLPAutoencoder, "__init__", built)
 

@@ -16,7 +16,8 @@ from hypothesis.configuration import set_hypothesis_home_dir
 
 from aelab.data.idx import ensure_files
 from aelab.data.sources import ALL_FILES, raw_folder
-from aelab.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
+from aelab.models.config import ModelConfig
+from aelab.models.mlp.model import MLPAutoencoder, init_lab_weights
 from aelab.training import checkpoint
 
 pytest_plugins = ("web_fixtures", "checkpoint_edits")  # browser pages; good and hostile checkpoints

@@ -3,7 +3,8 @@ import torch
 
 from aelab import files
 from aelab.errors import UserError
-from aelab.models.mlp import MLPAutoencoder, ModelConfig, autoencoderMLP4Layer, init_lab_weights
+from aelab.models.config import ModelConfig
+from aelab.models.mlp.model import MLPAutoencoder, autoencoderMLP4Layer, init_lab_weights
 from aelab.training import checkpoint
 
 

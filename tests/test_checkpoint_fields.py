@@ -6,12 +6,11 @@ import math
 
 import pytest
 import torch
-from checkpoint_edits import copy_of, edit, nan_at, optimizer_edit, refused, saved_config, set_item
+from checkpoint_edits import copy_of, edit, nan_at, optimizer_edit, refused, saved_config, set_item, small_run
 
 from aelab.cli import script_main
 from aelab.errors import UserError
 from aelab.training import checkpoint, resume, run_validation, validation
-from aelab.training.config import TrainConfig
 
 # Row 6: NaN or Inf weights are refused on load.
 
@@ -50,7 +49,7 @@ def test_non_finite_run_states_are_refused(good, tmp_path, no_model, change, wor
     path = copy_of(good, tmp_path)
     edit(checkpoint.state_path(path), change)
     with pytest.raises(UserError, match="is damaged or not from train.py") as caught:
-        resume.load(path, TrainConfig(epochs=2, batch_size=85))
+        resume.load(path, small_run(epochs=2))
     assert words in str(caught.value)
 
 
@@ -108,6 +107,10 @@ def replaced(state, path, new):
     return copy
 
 
+# The training and data settings of a run state's config: a resume compares them with its command's.
+COMPARED = {("config", "train"), ("config", "data")}
+
+
 @pytest.mark.parametrize("run", ["fused", "onecycle"])
 def test_any_field_of_a_run_state_replaced_is_refused_in_one_line_or_harmless(good, tmp_path, run):
     """Every value in the state, in turn, replaced by each hostile value: never an exception but ours."""
@@ -121,10 +124,10 @@ def test_any_field_of_a_run_state_replaced_is_refused_in_one_line_or_harmless(go
             except validation.Invalid as err:
                 assert "\n" not in str(err), str(err)
             else:
-                accepted.add(place[0] if place[0] == "train_config" else place[-1])
+                accepted.add(place[:2] if place[:2] in COMPARED else place[-1])
     # What the state may hold in place of a value written: torch's choice of Adam kernel, an infinite best
     # loss (a new plateau schedule's), and settings a resume takes from the command and then compares.
-    assert accepted <= {"train_config", "foreach", "fused", "mode_worse", "best"}, accepted
+    assert accepted <= {*COMPARED, "foreach", "fused", "mode_worse", "best"}, accepted
 
 
 def test_any_field_of_a_weights_file_replaced_is_refused_in_one_line_or_harmless(good, tmp_path):

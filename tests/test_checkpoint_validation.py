@@ -11,22 +11,30 @@ import time
 
 import pytest
 import torch
-from checkpoint_edits import RUNS, config_edit, copy_of, edit, optimizer_edit, refused, set_item
+from checkpoint_edits import (
+    RUNS,
+    config_edit,
+    copy_of,
+    edit,
+    optimizer_edit,
+    refused,
+    saved_run,
+    set_item,
+    small_run,
+)
 from train_runs import our_error_lines, train_here
 
 from aelab.cli import script_main
 from aelab.errors import UserError
-from aelab.models.mlp import autoencoderMLP4Layer
+from aelab.models.mlp.model import autoencoderMLP4Layer
 from aelab.training import checkpoint, resume
-from aelab.training.config import TrainConfig
 
 
 def test_good_files_of_every_kind_of_run_pass(good, tmp_path):
     for run in RUNS:
         path = copy_of(good, tmp_path, run)
         assert checkpoint.load_model(path).config.hidden == 32
-        saved = torch.load(checkpoint.state_path(path), weights_only=True)["train_config"]
-        assert resume.load(path, TrainConfig.from_dict(saved))["epoch"] == 1
+        assert resume.load(path, saved_run(path))["epoch"] == 1
     lab = tmp_path / "lab.pth"
     torch.save(autoencoderMLP4Layer(N_bottleneck=8).double().state_dict(), lab)  # float64, no metadata
     assert checkpoint.load_model(lab).config.layer_sizes == "784-392-8"
@@ -68,9 +76,9 @@ def test_the_lab_command_refuses_it_in_one_line(good, tmp_path, no_model, capsys
 
 def test_a_run_state_whose_config_contradicts_its_weights(good, tmp_path, no_model):
     path = copy_of(good, tmp_path)
-    edit(checkpoint.state_path(path), lambda state: state["model_config"].update(hidden=10**9))
+    edit(checkpoint.state_path(path), lambda state: state["config"]["model"].update(hidden=10**9))
     with pytest.raises(UserError, match="inconsistent layer shapes: fc1.weight is 32x784"):
-        resume.load(path, TrainConfig(epochs=2, batch_size=85))
+        resume.load(path, small_run(epochs=2))
 
 
 # Row 4: crafted metadata, tensors of the wrong kind.
@@ -158,12 +166,12 @@ def test_crafted_lab_state_dicts_are_refused(good, tmp_path, no_model, change, w
         (lambda state: state["rng"][0].pop("shuffle"), "generator state 0 is not"),
         (lambda state: state["rng"][0].update(torch=torch.zeros(5056)), "generator state 0's torch holds float32"),
         (lambda state: state["rng"][0].update(torch=torch.zeros(3, dtype=torch.uint8)), "has 3 bytes, not 5056"),
-        (lambda state: state["model_config"].update(image_shape=[1, 10, 10]), "image_shape [1, 10, 10]"),
-        (lambda state: state["model_config"].pop("code_activation"), "model config has no 'code_activation'"),
+        (lambda state: state["config"]["model"].update(image_shape=[1, 10, 10]), "image_shape [1, 10, 10]"),
+        (lambda state: state["config"]["model"].pop("code_activation"), "model config has no 'code_activation'"),
         (lambda state: state["model"].update({"fc1.weight": state["model"]["fc1.weight"].flatten()}), "1-D"),
         (lambda state: state["model"].update({"fc2.weight": state["model"]["fc2.weight"].int()}), "int32 values"),
-        (lambda state: state["train_config"].update(lr=10**400), "training config"),
-        (lambda state: state["train_config"].update(epochs=10**400, schedule="onecycle"), "training config"),
+        (lambda state: state["config"]["train"].update(lr=10**400), "training config"),
+        (lambda state: state["config"]["train"].update(epochs=10**400, schedule="onecycle"), "training config"),
         (lambda state: state["scheduler"].update(factor=-1.0), "'factor' is -1.0, not a finite number of at least 0"),
         (optimizer_edit(lambda group, _: group.update(capturable=True)), "'capturable' is True, not False"),
     ],
@@ -172,7 +180,7 @@ def test_crafted_run_states_are_refused_before_anything_is_built(good, tmp_path,
     path = copy_of(good, tmp_path)
     edit(checkpoint.state_path(path), change)
     with pytest.raises(UserError) as caught:
-        resume.load(path, TrainConfig(epochs=2, batch_size=85))
+        resume.load(path, small_run(epochs=2))
     message = str(caught.value)
     assert "\n" not in message and str(checkpoint.state_path(path)) in message, message
     assert "is damaged or not from train.py" in message and "start a new run without --resume" in message
@@ -194,9 +202,8 @@ def test_crafted_run_states_are_refused_before_anything_is_built(good, tmp_path,
 def test_crafted_one_cycle_states_are_refused(good, tmp_path, change, words):
     path = copy_of(good, tmp_path, "onecycle")
     edit(checkpoint.state_path(path), change)
-    saved = torch.load(checkpoint.state_path(path), weights_only=True)["train_config"]
     with pytest.raises(UserError, match="is damaged or not from train.py") as caught:
-        resume.load(path, TrainConfig.from_dict(saved))
+        resume.load(path, saved_run(path))
     assert words in str(caught.value)
 
 

@@ -12,7 +12,7 @@ from conftest import REPO, write_mnist
 from aelab.cli import main, script_main
 from aelab.data import idx
 from aelab.data.sources import ALL_FILES
-from aelab.models.mlp import autoencoderMLP4Layer
+from aelab.models.mlp.model import autoencoderMLP4Layer
 from aelab.training import checkpoint
 
 
@@ -54,7 +54,7 @@ def test_train_script_writes_checkpoint_plot_and_epoch_lines(trained):
     assert model.config.bottleneck == 4
     state = checkpoint.load_run_state(save)
     assert state["epoch"] == 3 and len(state["history"]["losses"]) == 3
-    assert state["train_config"]["batch_size"] == 64 and state["train_config"]["seed"] == 0
+    assert state["config"]["train"]["batch_size"] == 64 and state["config"]["train"]["seed"] == 0
 
 
 def test_seed_makes_a_run_repeatable(tiny_root, tmp_path):

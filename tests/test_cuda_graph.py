@@ -7,10 +7,11 @@ graph replays themselves need a GPU and are skipped without one.
 import pytest
 import torch
 
-from aelab.models import families
-from aelab.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
+from aelab.models import registry
+from aelab.models.config import ModelConfig
+from aelab.models.mlp.model import MLPAutoencoder, init_lab_weights
 from aelab.training.batches import MemoryBatches
-from aelab.training.config import TrainConfig
+from aelab.training.config import RunConfig, TrainConfig
 from aelab.training.cuda_graph import GraphedStep, make_capturable, portable_state, warm_up_and_undo
 from aelab.training.fused_step import FusedStep
 from aelab.training.fused_vae_step import FusedVAEStep
@@ -39,7 +40,7 @@ def state_tensors(step):
 
 def fused_vae_step():
     torch.manual_seed(0)
-    model = families.build(ModelConfig(family="vae", hidden=64, bottleneck=8))
+    model = registry.build(ModelConfig(family="vae", hidden=64, bottleneck=8))
     return FusedVAEStep(model, lr=1e-3, weight_decay=0.0, binarize=True)
 
 
@@ -154,7 +155,8 @@ def test_trainer_on_gpu_learns_what_autograd_learns():
     runtime = make_runtime("cuda")
     config = TrainConfig(epochs=1, batch_size=300, seed=0)
     fast_model, reference = lab_model("cuda"), lab_model("cuda")
-    trainer = Trainer(fast_model, config, runtime, MemoryBatches(data, 300, torch.Generator("cuda")))
+    run = RunConfig(model=fast_model.config, train=config)
+    trainer = Trainer(fast_model, run, runtime, MemoryBatches(data, 300, torch.Generator("cuda")))
     assert isinstance(trainer.step, GraphedStep)
     trainer.prepare()
     graphs = {size: id(captured.graph) for size, captured in trainer.step.captured.items()}
@@ -179,7 +181,8 @@ def test_gpu_run_state_resumes_into_the_same_run(tmp_path):
         generator = torch.Generator("cuda")
         generator.manual_seed(0)
         config = TrainConfig(epochs=epochs, batch_size=256, seed=0)
-        return Trainer(lab_model("cuda"), config, runtime, MemoryBatches(data, 256, generator))
+        model = lab_model("cuda")
+        return Trainer(model, RunConfig(model=model.config, train=config), runtime, MemoryBatches(data, 256, generator))
 
     straight = trainer(4)
     straight.fit()

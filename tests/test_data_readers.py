@@ -8,7 +8,7 @@ import numpy as np
 from image_files import SIDE, class_folder, pooled, refused, save
 from PIL import Image
 
-from aelab.data import folders
+from aelab.data import decoding
 from aelab.data.arrays import read_npy, read_npz
 from aelab.data.folders import read_folder
 
@@ -188,7 +188,7 @@ def test_arrays_refused_in_one_line(tmp_path):
 
 def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
     """A PNG file's chunks as (type, data), its signature left out."""
-    chunks, pos = [], len(folders.PNG_SIGNATURE)
+    chunks, pos = [], len(decoding.PNG_SIGNATURE)
     while pos < len(data):
         length = int.from_bytes(data[pos : pos + 4], "big")
         chunks.append((data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]))
@@ -198,7 +198,7 @@ def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
 
 def png_file(path: Path, chunks) -> Path:
     """A PNG file of ``chunks``, each with its CRC."""
-    parts = [folders.PNG_SIGNATURE]
+    parts = [decoding.PNG_SIGNATURE]
     for kind, body in chunks:
         parts += [len(body).to_bytes(4, "big"), kind, body, zlib.crc32(kind + body).to_bytes(4, "big")]
     path.write_bytes(b"".join(parts))
@@ -221,11 +221,11 @@ def test_small_pngs_read_past_pillows_parser_decode_as_pillow_does(tmp_path, mon
     Image.fromarray(grey).convert("P").save(tmp_path / "palette.png")
     Image.fromarray(grey.astype(np.uint16) * 257).save(tmp_path / "16-bit.png")
     files = sorted(str(p) for p in tmp_path.glob("*.png"))
-    ours = {Path(f).name: folders.decode(f, None) for f in files}
-    assert {Path(f).name for f in files if folders.small_png(f) is not None} == fast
-    monkeypatch.setattr(folders, "small_png", lambda path: None)  # every file through Image.open
+    ours = {Path(f).name: decoding.decode(f, None) for f in files}
+    assert {Path(f).name for f in files if decoding.small_png(f) is not None} == fast
+    monkeypatch.setattr(decoding, "small_png", lambda path: None)  # every file through Image.open
     for f in files:  # the same pixels, or the same words for a file that is not an image
-        mine, pillows = ours[Path(f).name], folders.decode(f, None)
+        mine, pillows = ours[Path(f).name], decoding.decode(f, None)
         assert type(mine) is type(pillows)
         assert mine == pillows if isinstance(mine, str) else np.array_equal(mine, pillows)
     assert np.array_equal(ours["split.png"], grey) and np.array_equal(ours["rgb.png"], rgb)

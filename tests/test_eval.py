@@ -14,7 +14,8 @@ from aelab.cli import main, script_main
 from aelab.data.images import load_images
 from aelab.data.noise import noisy_copy, seeded
 from aelab.errors import UserError
-from aelab.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
+from aelab.models.config import ModelConfig
+from aelab.models.mlp.model import MLPAutoencoder, init_lab_weights
 from aelab.training import checkpoint
 
 

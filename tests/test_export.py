@@ -9,8 +9,8 @@ from test_eval import assert_one_line_error, run_cli
 
 from aelab.cli import script_main
 from aelab.data.images import load_images
-from aelab.models import families
-from aelab.models.config import FAMILIES, ModelConfig
+from aelab.models import registry
+from aelab.models.config import ModelConfig
 from aelab.training import checkpoint
 from aelab.training.exported import CONFIG_FILE, DECODER_FILE, ENCODER_FILE, WEIGHTS_FILE
 
@@ -26,7 +26,7 @@ SHAPES = {
 
 def saved_model(path, family="mlp"):
     torch.manual_seed(0)
-    checkpoint.save(path, families.build(ModelConfig(family=family, **SHAPES[family])))
+    checkpoint.save(path, registry.build(ModelConfig(family=family, **SHAPES[family])))
     return path
 
 
@@ -34,7 +34,7 @@ def export(capsys, *argv):
     return run_cli(capsys, "export", *argv)
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", registry.names())
 def test_onnx_graphs_agree_with_pytorch_on_real_test_images(real_root, tmp_path, capsys, family):
     import onnxruntime as ort  # the onnx extra: a missing one is an error, never a skip
 
@@ -54,7 +54,7 @@ def test_onnx_graphs_agree_with_pytorch_on_real_test_images(real_root, tmp_path,
     assert onnx_codes.shape == codes.shape and onnx_images.shape == (7, model.config.output_dim)
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", registry.names())
 def test_an_exported_folder_loads_back_tensor_for_tensor(tmp_path, capsys, family):
     path = saved_model(tmp_path / "m.pth", family)
     assert export(capsys, "-l", path, "--out", tmp_path / "out", "--no-onnx")[0] == 0

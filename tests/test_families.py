@@ -6,17 +6,17 @@ import math
 import pytest
 import torch
 from test_eval import assert_one_line_error, run_cli
+from test_plain_loop import lab_training
 
 from aelab.analysis import likelihood as likelihood_module
 from aelab.analysis.likelihood import likelihood
 from aelab.cli import script_main
 from aelab.data.images import load_images
-from aelab.models import families
-from aelab.models.config import FAMILIES, ModelConfig
-from aelab.models.vae import VariationalAutoencoder
+from aelab.models import registry
+from aelab.models.config import ModelConfig
+from aelab.models.vae.model import VariationalAutoencoder
 from aelab.training import checkpoint
 from aelab.training.config import TrainConfig
-from aelab.training.plain_loop import train_plain
 from aelab.training.runtime import make_runtime
 
 SMALL = {"mlp": [], "conv": ["--conv-channels", "4,8"], "vae": [], "conv-vae": ["--conv-channels", "4,8"]}
@@ -36,22 +36,22 @@ def config_of(family: str, **shape) -> ModelConfig:
     return ModelConfig(family=family, hidden=24, bottleneck=3, **shape)
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", registry.names())
 @pytest.mark.parametrize("shape", SHAPES)
 def test_the_config_counts_the_parameters_the_family_builds(family, shape):
     config = config_of(family, **shape)
-    model = families.build(config)
-    assert config.parameter_count == sum(p.numel() for p in model.parameters())
+    model = registry.build(config)
+    assert registry.parameter_count(config) == sum(p.numel() for p in model.parameters())  # counted on meta
     images = torch.rand(5, *config.image_shape)
     assert model(images).shape == (5, config.output_dim)
     assert model.encode(images).shape == (5, config.bottleneck)
     assert ((model(images) >= 0) & (model(images) <= 1)).all()
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", registry.names())
 def test_interpolation_ends_are_the_reconstructions(family):
     torch.manual_seed(0)
-    model = families.build(config_of(family)).eval()
+    model = registry.build(config_of(family)).eval()
     a, b = torch.rand(2, 1, 28, 28)
     path = model.interpolate(a, b, n_steps=5)
     assert torch.equal(path[0], model(a[None])[0]) and torch.equal(path[-1], model(b[None])[0])
@@ -60,7 +60,7 @@ def test_interpolation_ends_are_the_reconstructions(family):
 
 def test_vae_terms_have_their_known_values():
     torch.manual_seed(0)
-    model = families.build(ModelConfig(family="vae", hidden=16, bottleneck=2))
+    model = registry.build(ModelConfig(family="vae", hidden=16, bottleneck=2))
     # The KL of the prior against itself is 0; of N(1, 1) per unit, 0.5 each.
     assert torch.equal(model.kl(torch.zeros(3, 2), torch.zeros(3, 2)), torch.zeros(3))
     assert torch.allclose(model.kl(torch.ones(1, 2), torch.zeros(1, 2)), torch.tensor([1.0]))
@@ -75,7 +75,7 @@ def test_vae_terms_have_their_known_values():
 
 
 def test_sampling_is_seeded_and_temperature_scales_the_codes():
-    model = families.build(ModelConfig(family="vae", hidden=16, bottleneck=2))
+    model = registry.build(ModelConfig(family="vae", hidden=16, bottleneck=2))
     first = model.sample(4, 1.0, torch.Generator().manual_seed(3))
     assert torch.equal(first, model.sample(4, 1.0, torch.Generator().manual_seed(3)))
     assert not torch.equal(first, model.sample(4, 0.5, torch.Generator().manual_seed(3)))
@@ -115,12 +115,10 @@ def test_the_trainer_runs_the_plain_loop_for_other_families(tiny_root, tmp_path,
     saved = checkpoint.load_model(path)
     state = checkpoint.load_run_state(path)
     torch.manual_seed(0)
-    plain = make_runtime("cpu").place(families.build(saved.config))  # the trainer's layout (channels-last for conv)
+    plain = make_runtime("cpu").place(registry.build(saved.config))  # the trainer's layout (channels-last for conv)
     train_set = load_images("mnist", tiny_root, train=True)
-    losses = train_plain(
-        plain, train_set.floats(), TrainConfig.from_dict(state["train_config"]), torch.Generator().manual_seed(0)
-    )
-    # the trainer sums an epoch's losses on the device in float32, the plain loop in Python floats
+    losses = lab_training(plain, train_set.floats(), TrainConfig.from_dict(state["config"]["train"]))
+    # the trainer sums an epoch's losses on the device in float32, the lab in Python floats
     assert losses == pytest.approx(state["history"]["losses"], rel=1e-6)
     for name, tensor in plain.state_dict().items():
         assert torch.equal(tensor, saved.state_dict()[name]), name
@@ -151,7 +149,7 @@ def train_family(root, path, family, *extra):
     )
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", registry.names())
 def test_every_family_trains_resumes_and_goes_through_every_command(tiny_root, tmp_path, family, capsys):
     straight, resumed = tmp_path / "straight.pth", tmp_path / "resumed.pth"
     assert train_family(tiny_root, straight, family, "-e", "3") == 0
@@ -160,7 +158,7 @@ def test_every_family_trains_resumes_and_goes_through_every_command(tiny_root, t
     a, b = torch.load(straight, weights_only=True), torch.load(resumed, weights_only=True)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     model = checkpoint.load_model(straight)
-    assert model.config.family == family and isinstance(model, families.CLASSES[family])
+    assert model.config.family == family and isinstance(model, registry.get(family).model_class())
     capsys.readouterr()
 
     figures = tmp_path / "lab"
@@ -231,12 +229,12 @@ def test_eval_scores_a_conv_vae_in_channels_last_as_the_stored_layout_does(tiny_
         (["--model", "vae", "--beta", "nan"], ["--beta"]),
         (["--model", "conv", "--likelihood", "gaussian"], ["--likelihood", "conv"]),
         (["--model", "mlp", "--beta", "2"], ["--beta"]),
-        (["--model", "vae", "--loss", "mse"], ["ELBO", "--likelihood"]),
+        (["--model", "vae", "--loss", "mse"], ["negative ELBO", "not --loss mse", "--likelihood"]),
         (["--model", "mlp", "--loss", "elbo"], ["elbo"]),
         (["--model", "vae", "--code-activation", "relu"], ["posterior mean"]),
         (["--model", "conv", "--conv-channels", "4,8,16"], ["divisible by 8", "28x28", "32 32"]),
         (["--model", "mlp", "--depth", "2"], ["depth"]),
-        (["--model", "mlp", "--conv-channels", "4"], ["conv_channels"]),
+        (["--model", "mlp", "--conv-channels", "4"], ["--conv-channels does not apply", "--model conv or conv-vae"]),
         (["--model", "conv-vae", "--step", "fused"], ["--step fused", "conv-vae"]),
         (["--model", "vae", "--step", "fused", "--precision", "bf16"], ["--step fused", "bf16"]),
     ],
@@ -258,7 +256,7 @@ def test_bad_family_options_are_one_line_and_write_nothing(tiny_root, tmp_path, 
 )
 def test_bad_sample_options(tmp_path, capsys, argv, words):
     path = tmp_path / "v.pth"
-    checkpoint.save(path, families.build(ModelConfig(family="vae", hidden=8, bottleneck=2)))
+    checkpoint.save(path, registry.build(ModelConfig(family="vae", hidden=8, bottleneck=2)))
     code, _, err = run_cli(capsys, "sample", "-l", path, "--out", tmp_path / "s.png", *argv)
     assert_one_line_error(code, err, *words)
     assert not (tmp_path / "s.png").exists()
@@ -289,7 +287,7 @@ def test_a_conv_model_refuses_images_of_another_layout_with_as_many_pixels(tmp_p
     import numpy as np
 
     path = tmp_path / "conv.pth"
-    checkpoint.save(path, families.build(ModelConfig(family="conv", conv_channels=(4,), hidden=8, bottleneck=2)))
+    checkpoint.save(path, registry.build(ModelConfig(family="conv", conv_channels=(4,), hidden=8, bottleneck=2)))
     np.save(tmp_path / "tall.npy", (np.random.default_rng(0).random((20, 56, 14)) * 255).astype(np.uint8))
     code, _, err = run_cli(capsys, "eval", "-l", path, "--dataset", tmp_path / "tall.npy")
     assert_one_line_error(code, err, "28x28", "56x14")

@@ -8,7 +8,8 @@ from aelab.analysis.config import LATENT_FIGURE_NAMES as FIGURE_NAMES
 from aelab.analysis.latent import pick_examples, project_2d, traversal_codes
 from aelab.data.images import load_images
 from aelab.errors import UserError
-from aelab.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
+from aelab.models.config import ModelConfig
+from aelab.models.mlp.model import MLPAutoencoder, init_lab_weights
 from aelab.training import checkpoint
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from image_files import class_folder, refused, save
 
-from aelab.data import cache, folders
+from aelab.data import cache, decoding, folders
 from aelab.data.folders import read_folder
 
 ONE_SECOND_NS = 10**9
@@ -99,8 +99,8 @@ def test_worker_processes_give_the_same_images(tmp_path, monkeypatch):
     class_folder(tmp_path, {"a": 40, "b": 30})
     (tmp_path / "a" / "junk.png").write_bytes(b"junk")
     serial = read_folder(tmp_path, skip_bad=True, cache_dir=tmp_path / "one")
-    used, real = [], folders.ProcessPoolExecutor
-    monkeypatch.setattr(folders, "ProcessPoolExecutor", lambda **kwargs: used.append(1) or real(**kwargs))
-    monkeypatch.setattr(folders, "MIN_PARALLEL_FILES", 0)
+    used, real = [], decoding.ProcessPoolExecutor
+    monkeypatch.setattr(decoding, "ProcessPoolExecutor", lambda **kwargs: used.append(1) or real(**kwargs))
+    monkeypatch.setattr(decoding, "MIN_PARALLEL_FILES", 0)
     parallel = read_folder(tmp_path, skip_bad=True, cache_dir=tmp_path / "two", progress=True)
     assert used and np.array_equal(serial.train_images, parallel.train_images) and serial.skipped == parallel.skipped

@@ -5,7 +5,8 @@ import torch
 from train_runs import run_state, train_here
 
 from aelab.data.noise import add_noise
-from aelab.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
+from aelab.models.config import ModelConfig
+from aelab.models.mlp.model import MLPAutoencoder, init_lab_weights
 from aelab.training.fused_step import FusedStep
 
 
@@ -123,13 +124,13 @@ def test_train_with_bf16_trains_in_bf16(tiny_root, tmp_path, monkeypatch, capsys
     assert dtypes and set(dtypes) == {torch.bfloat16}
     training_line = next(line for line in out.splitlines() if line.startswith("training "))
     assert training_line.endswith(", bf16") and "fused step" in training_line, training_line
-    assert run_state(bf16)["train_config"]["precision"] == "bf16"
+    assert run_state(bf16)["config"]["train"]["precision"] == "bf16"
     dtypes.clear()
     assert train_here(fp32, tiny_root, "-e", 2) == 0
     assert set(dtypes) == {torch.float32}
     training_line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("training "))
     assert training_line.endswith(", fp32"), training_line
-    assert run_state(fp32)["train_config"]["precision"] == "fp32"
+    assert run_state(fp32)["config"]["train"]["precision"] == "fp32"
     low, full = run_state(bf16)["history"]["losses"], run_state(fp32)["history"]["losses"]
     assert len(low) == len(full) == 2
     for a, b in zip(low, full):

@@ -2,14 +2,15 @@
 
 import pytest
 import torch
+from test_plain_loop import lab_training
 
 from aelab.data.images import load_images
-from aelab.models import families
+from aelab.models import registry
 from aelab.models.config import ModelConfig
 from aelab.training.batches import make_batches
-from aelab.training.config import TrainConfig
+from aelab.training.config import RunConfig, TrainConfig
 from aelab.training.fused_vae_step import FusedVAEStep
-from aelab.training.plain_loop import AutogradStep, TrainingLoss, train_plain
+from aelab.training.plain_loop import AutogradStep, TrainingLoss
 from aelab.training.runtime import make_runtime
 from aelab.training.trainer import Trainer
 
@@ -23,8 +24,8 @@ BATCHES = [dict(binarize=True), dict(train_noise=0.2, clip_noise=True)]
 
 def twin_vaes(shape: dict):
     torch.manual_seed(SEED)
-    a = families.build(ModelConfig(family="vae", **shape))
-    b = families.build(a.config)
+    a = registry.build(ModelConfig(family="vae", **shape))
+    b = registry.build(a.config)
     b.load_state_dict(a.state_dict())
     return a, b
 
@@ -50,22 +51,40 @@ def test_same_losses_and_parameters_as_autograd_step_by_step(shape, batch):
     assert not torch.allclose(start.encoder[1].weight, fast.encoder[1].weight, atol=1e-4)
 
 
-def test_the_trainer_trains_a_vae_with_it_as_the_plain_loop_does(tiny_root):
+def test_the_trainer_trains_a_vae_with_it_as_the_lab_loop_does(tiny_root):
     train_set = load_images("mnist", tiny_root, train=True)
     config = TrainConfig(loss="elbo", epochs=3, batch_size=64, seed=SEED, binarize=True)
     plain, fast = twin_vaes(SHAPES[0])
-    trainer = Trainer(fast, config, make_runtime("cpu"), make_batches(train_set, config, torch.device("cpu")))
+    batches = make_batches(train_set, config, torch.device("cpu"))
+    trainer = Trainer(fast, RunConfig(model=fast.config, train=config), make_runtime("cpu"), batches)
     assert trainer.step_kind == "fused"
     torch.manual_seed(SEED)  # the same binarisation and code draws for both (the order has its own generator)
     trainer.fit()
     torch.manual_seed(SEED)
-    losses = train_plain(plain, train_set.floats(), config, torch.Generator().manual_seed(SEED))
+    losses = lab_training(plain, train_set.floats(), config)
     assert losses[-1] < losses[0]
     assert torch.allclose(torch.tensor(trainer.history.losses), torch.tensor(losses), rtol=1e-4)
     for (name, p), q in zip(plain.named_parameters(), fast.parameters()):
         assert torch.allclose(p, q, rtol=1e-3, atol=1e-5), (name, (p - q).abs().max())
 
 
+def test_the_autograd_trainer_trains_a_vae_as_the_lab_loop_does_bit_for_bit(tiny_root):
+    train_set = load_images("mnist", tiny_root, train=True)
+    config = TrainConfig(loss="elbo", epochs=3, batch_size=64, seed=SEED, binarize=True, step="autograd")
+    plain, ours = twin_vaes(SHAPES[0])
+    batches = make_batches(train_set, config, torch.device("cpu"))
+    trainer = Trainer(ours, RunConfig(model=ours.config, train=config), make_runtime("cpu"), batches)
+    assert trainer.step_kind == "autograd"
+    torch.manual_seed(SEED)
+    trainer.fit()
+    torch.manual_seed(SEED)
+    losses = lab_training(plain, train_set.floats(), config)
+    assert losses[-1] < losses[0]
+    assert trainer.history.losses == pytest.approx(losses, rel=1e-6)
+    for name, tensor in plain.state_dict().items():
+        assert torch.equal(tensor, ours.state_dict()[name]), name
+
+
 def test_a_conv_vae_is_refused():
     with pytest.raises(ValueError, match="autograd"):
-        FusedVAEStep(families.build(ModelConfig(family="conv-vae", hidden=8, bottleneck=2)), 1e-3, 0.0)
+        FusedVAEStep(registry.build(ModelConfig(family="conv-vae", hidden=8, bottleneck=2)), 1e-3, 0.0)

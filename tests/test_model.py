@@ -1,8 +1,9 @@
 import pytest
 import torch
 
-from aelab.models.mlp import MLPAutoencoder, ModelConfig, autoencoderMLP4Layer, init_lab_weights
-from aelab.training.checkpoint import LAB_KEYS
+from aelab.models.config import ModelConfig
+from aelab.models.mlp import LAB_KEYS
+from aelab.models.mlp.model import MLPAutoencoder, autoencoderMLP4Layer, init_lab_weights
 
 
 def test_lab_shapes_and_keys():

@@ -8,10 +8,12 @@ import torch
 from conftest import REPO
 
 from aelab.cli import script_main
+from aelab.errors import UserError
+from aelab.models import registry
 from aelab.models.config import ModelConfig
-from aelab.models.mlp import autoencoderMLP4Layer
+from aelab.models.mlp.model import autoencoderMLP4Layer
 from aelab.training import checkpoint
-from aelab.training.config import TrainConfig, resolve
+from aelab.training.config import RunConfig, TrainConfig
 
 
 def train(root, path, *extra):
@@ -21,8 +23,8 @@ def train(root, path, *extra):
 
 
 def test_the_lab_recipe_is_the_dataclass_defaults_and_recipes_split_by_config():
-    lab = resolve("lab")
-    assert lab.train == {} and lab.model == {}
+    assert registry.get("mlp").recipes["lab"] == {}
+    assert RunConfig.create() == RunConfig()
     defaults, shape = TrainConfig(), ModelConfig()
     # the lab's report: Adam 1e-3 with weight decay 1e-5, ReduceLROnPlateau, mean MSE, batch 2048
     assert (defaults.lr, defaults.weight_decay, defaults.schedule, defaults.loss, defaults.batch_size) == (
@@ -33,11 +35,11 @@ def test_the_lab_recipe_is_the_dataclass_defaults_and_recipes_split_by_config():
         2048,
     )
     assert (shape.input_dim, shape.hidden, shape.bottleneck, shape.code_activation) == (784, 392, 8, "relu")
-    best = resolve("best", hidden=100, lr=None)
-    assert best.model == {"code_activation": "none", "hidden": 100}
-    assert best.train["lr"] == 1e-2 and "hidden" not in best.train
-    with pytest.raises(ValueError, match="width"):
-        resolve("lab", width=3)
+    best = RunConfig.create(recipe="best", hidden=100, lr=None)
+    assert best.model == ModelConfig(code_activation="none", hidden=100) and best.recipe == "best"
+    assert best.train.lr == 1e-2 and best.train.batch_size == 256
+    with pytest.raises(UserError, match="'width' is not a setting"):
+        RunConfig.create(width=3)
 
 
 def test_lab_recipe_equals_no_options(tiny_root, tmp_path):
@@ -70,13 +72,15 @@ def test_options_round_trip_through_the_checkpoint(tiny_root, tmp_path):
     path = train(tiny_root, tmp_path / "best.pth", "--recipe", "best", "--hidden", "100", "--lr", "2e-3")
     model = checkpoint.load_model(path)
     assert model.config.code_activation == "none" and model.config.hidden == 100
-    saved = checkpoint.load_run_state(path)["train_config"]
-    assert saved["recipe"] == "best" and saved["loss"] == "bce" and saved["schedule"] == "onecycle"
+    saved = checkpoint.load_run_state(path)["config"]
+    assert saved["recipe"] == "best"
+    saved = saved["train"]
+    assert saved["loss"] == "bce" and saved["schedule"] == "onecycle"
     assert saved["lr"] == 2e-3 and saved["weight_decay"] == 0.0 and saved["batch_size"] == 64
     assert saved["train_noise"] == 0.1
     plain = checkpoint.load_run_state(
         train(tiny_root, tmp_path / "quiet.pth", "--recipe", "best", "--train-noise", "0")
-    )["train_config"]
+    )["config"]["train"]
     assert plain["train_noise"] == 0.0  # an explicit option overrides the recipe, zero included
 
 

@@ -29,7 +29,8 @@ from test_eval import assert_one_line_error, run_cli
 from web_helpers import LAPTOP, WAIT_MS, launch_chromium
 
 from aelab.cli import main
-from aelab.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
+from aelab.models.config import ModelConfig
+from aelab.models.mlp.model import MLPAutoencoder, init_lab_weights
 from aelab.training import checkpoint
 
 SIZE_LIMIT = 5_000_000  # bytes: the page must stay easy to mail

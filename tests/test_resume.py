@@ -4,16 +4,17 @@ import errno
 import os
 import re
 import signal
+from dataclasses import replace
 
 import pytest
 import torch
 from train_runs import assert_same_run, run_state, train_here, weights
 
 from aelab.errors import UserError
-from aelab.models.mlp import MLPAutoencoder, ModelConfig
-from aelab.training import checkpoint, resume
+from aelab.models.mlp.model import MLPAutoencoder
+from aelab.training import checkpoint, resume, run_validation
 from aelab.training.batches import MemoryBatches
-from aelab.training.config import TrainConfig
+from aelab.training.config import RunConfig
 from aelab.training.fused_step import FusedStep
 from aelab.training.runtime import make_runtime
 from aelab.training.trainer import Trainer
@@ -30,7 +31,7 @@ def test_two_then_two_more_epochs_equal_four(tiny_root, tmp_path, loader):
     assert train_here(resumed, tiny_root, "-e", 4, "--resume", *common) == 0
     assert train_here(straight, tiny_root, "-e", 4, *common) == 0
     assert run_state(resumed)["epoch"] == 4
-    assert run_state(resumed)["train_config"]["clip_noise"] == (loader == "stream")
+    assert run_state(resumed)["config"]["train"]["clip_noise"] == (loader == "stream")
     assert_same_run(resumed, straight, exact=True)
 
 
@@ -146,7 +147,7 @@ def two_epochs(tiny_root, tmp_path):
         (["-e", "3", "--loss", "bce"], "--loss bce differs"),
         (["-e", "3", "--recipe", "best"], "--recipe best differs"),
         (["-e", "3", "--clip-noise"], "trained without --clip-noise; drop it"),
-        (["-e", "3", "-z", "5"], "--model, -z, --hidden"),
+        (["-e", "3", "-z", "5"], "(bottleneck differ); pass the original run's --model and model flags"),
         (["-e", "1"], "has trained 2 epochs already; pass -e 2 or more"),
     ],
 )
@@ -167,11 +168,12 @@ def test_resume_without_a_saved_run(tiny_root, tmp_path, capsys):
 def test_state_from_the_other_training_step_is_refused(two_epochs, tiny_root):
     """The fused CPU step keeps one flat Adam state; the autograd step keeps one per tensor."""
     state = run_state(two_epochs)
-    config = TrainConfig.from_dict({**state["train_config"], "step": "autograd"})
-    model = MLPAutoencoder(ModelConfig(**state["model_config"]))
+    saved = RunConfig.from_dict(state["config"])
+    run = replace(saved, train=replace(saved.train, step="autograd"))
+    model = MLPAutoencoder(run.model)
     runtime = make_runtime("cpu")
     data = torch.rand(256, 784)
-    trainer = Trainer(model, config, runtime, MemoryBatches(data, 85, torch.Generator()))
+    trainer = Trainer(model, run, runtime, MemoryBatches(data, 85, torch.Generator()))
     with pytest.raises(UserError, match="the other training step"):
         resume.restore(trainer, state, two_epochs)
 
@@ -181,11 +183,11 @@ def test_one_cycle_state_laid_out_over_other_batches_is_refused(tiny_root, tmp_p
     path = tmp_path / "run.pth"
     assert train_here(path, tiny_root, "-e", 2, "--schedule", "onecycle") == 0
     state = run_state(path)
-    config = TrainConfig.from_dict(state["train_config"])
-    assert resume.load(path, config)["scheduler"]["total_steps"] == 2 * BATCHES_PER_EPOCH
-    model = MLPAutoencoder(ModelConfig(**state["model_config"]))
+    run = RunConfig.from_dict(state["config"])
+    assert resume.load(path, run)["scheduler"]["total_steps"] == 2 * BATCHES_PER_EPOCH
+    model = MLPAutoencoder(run.model)
     data = torch.rand(512, 784)  # twice the images: 7 batches of 85 an epoch, not 4
-    trainer = Trainer(model, config, make_runtime("cpu"), MemoryBatches(data, 85, torch.Generator()))
+    trainer = Trainer(model, run, make_runtime("cpu"), MemoryBatches(data, 85, torch.Generator()))
     with pytest.raises(UserError, match="over 8 steps and this run has 14 \\(2 epochs of 7 batches\\)"):
         resume.restore(trainer, state, path)
 
@@ -211,3 +213,39 @@ def test_state_from_another_kind_of_device_is_refused(two_epochs, tiny_root, cap
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and words in error[0], error
     assert (two_epochs.read_bytes(), state_file.read_bytes()) == before
+
+
+def earlier_layout(state: dict) -> dict:
+    """``state`` as run states were written before the nested config: the data's fields and the
+    recipe inside the training config, and the model's config beside it."""
+    config = state["config"]
+    return {
+        **{key: value for key, value in state.items() if key != "config"},
+        "train_config": {**config["train"], **config["data"], "recipe": config["recipe"]},
+        "model_config": config["model"],
+    }
+
+
+def test_a_run_state_of_the_earlier_layout_still_resumes_exactly(tiny_root, tmp_path, capsys):
+    """Files written before the nested config keep loading: checked, compared and continued as before."""
+    resumed, straight = tmp_path / "resumed.pth", tmp_path / "straight.pth"
+    assert train_here(resumed, tiny_root, "-e", 2) == 0
+    state = run_state(resumed)
+    torch.save(earlier_layout(state), checkpoint.state_path(resumed))
+    assert "config" not in run_state(resumed)
+    assert run_validation.run_state(run_state(resumed)) == RunConfig.from_dict(state["config"])
+    capsys.readouterr()
+    assert train_here(resumed, tiny_root, "-e", 3, "--recipe", "best", "--resume") == 2  # its recipe is read too
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "--recipe best differs from the saved run's lab" in error[0], error
+    assert train_here(resumed, tiny_root, "-e", 4, "--resume") == 0
+    assert f"resuming {resumed} after epoch 2" in capsys.readouterr().out
+    saved = RunConfig.from_dict(state["config"])
+    assert RunConfig.from_dict(run_state(resumed)["config"]) == replace(saved, train=replace(saved.train, epochs=4))
+    assert train_here(straight, tiny_root, "-e", 4) == 0
+    assert_same_run(resumed, straight, exact=True)
+
+
+def test_a_run_state_of_the_earlier_layout_reads_as_its_run_config(two_epochs):
+    state = run_state(two_epochs)
+    assert RunConfig.from_dict(earlier_layout(state)) == RunConfig.from_dict(state["config"])

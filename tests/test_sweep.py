@@ -13,8 +13,9 @@ from aelab.analysis.sweep_report import sweep_markdown, write_report
 from aelab.cli import script_main
 from aelab.data.images import load_images
 from aelab.errors import UserError
+from aelab.models.config import ModelConfig
 from aelab.training import checkpoint
-from aelab.training.config import TrainConfig
+from aelab.training.config import RunConfig, TrainConfig
 from aelab.training.runtime import make_runtime
 
 
@@ -107,16 +108,14 @@ def test_sweep_cli_writes_table_csv_plot_and_checkpoints(tiny_root, tmp_path, ca
 def test_two_recipes_share_one_table_and_plot(tiny_root, tmp_path):
     train_set, test_set = (load_images("mnist", tiny_root, train=t) for t in (True, False))
     runtime = make_runtime("cpu")
-    config = TrainConfig(epochs=1, batch_size=64, seed=0)
+    config = RunConfig(train=TrainConfig(epochs=1, batch_size=64, seed=0))
     pca = fit_pca(train_set.floats(), max_components=2)
     seen = []
     rows = run_sweep(
         [2], config, train_set, test_set, runtime, pca=pca, progress=False, on_row=lambda done: seen.append(len(done))
     )
-    narrow = TrainConfig(epochs=1, batch_size=64, seed=0, recipe="narrow")
-    rows += run_sweep(
-        [2], narrow, train_set, test_set, runtime, model_overrides={"hidden": 32}, pca=pca, progress=False
-    )
+    narrow = RunConfig(model=ModelConfig(hidden=32), train=config.train, recipe="narrow")
+    rows += run_sweep([2], narrow, train_set, test_set, runtime, pca=pca, progress=False)
     assert seen == [1] and [r.label for r in rows] == ["lab", "narrow"]
     assert rows[0].pca_mse == rows[1].pca_mse and rows[0].ae_mse != rows[1].ae_mse
     table = sweep_markdown(rows)

@@ -17,7 +17,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from test_eval import assert_one_line_error, run_cli
 from train_runs import SMALL, run_state, torchrun
 
-from aelab.models.config import FAMILIES
+from aelab.models import registry
 from aelab.training import checkpoint
 
 EPOCH_LINE = re.compile(r"^epoch +(\d+)/\d+  loss (\S+)  lr (\S+) ", re.MULTILINE)
@@ -90,7 +90,7 @@ def test_every_epoch_is_logged_as_printed_and_saved(tiny_root, tmp_path, capsys)
     assert hparams(acc, "_hparams_/session_end_info").session_end_info.status == 1  # STATUS_SUCCESS
 
 
-@pytest.mark.parametrize("family", [f for f in FAMILIES if f != "mlp"])
+@pytest.mark.parametrize("family", [f for f in registry.names() if f != "mlp"])
 def test_every_model_family_logs_its_epochs_and_reconstructions(tiny_root, tmp_path, capsys, family):
     log_dir = tmp_path / "logs"
     code, _, err = train(capsys, tmp_path / "m.pth", tiny_root, log_dir, "-e", 1, "--model", family)

@@ -17,7 +17,8 @@ from aelab.data.idx import read_idx
 from aelab.data.images import load_images
 from aelab.data.sources import raw_folder
 from aelab.errors import UserError
-from aelab.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
+from aelab.models.config import ModelConfig
+from aelab.models.mlp.model import MLPAutoencoder, init_lab_weights
 from aelab.web.app import create_app
 from aelab.web.explorer import MIN_SLIDER_SPAN, Explorer
 from aelab.web.schemas import MAX_UPLOAD_BYTES

@@ -17,7 +17,7 @@ from web_helpers import FAMILY_SHAPES, FUZZ_EXAMPLES, TOLERANCE, get_ok, post_ok
 
 from aelab.errors import UserError
 from aelab.models.config import ModelConfig
-from aelab.models.families import build
+from aelab.models.registry import build
 from aelab.web.app import create_app
 from aelab.web.decoder import describe
 from aelab.web.schemas import SAMPLES_MAX, TEMPERATURE_MAX

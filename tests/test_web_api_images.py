@@ -15,11 +15,12 @@ from fastapi.testclient import TestClient  # the web extra; a missing one is an 
 from PIL import Image
 from web_helpers import TOLERANCE, get_ok, tiny_explorer
 
-from aelab.data.arrays import stack_pixels
-from aelab.data.folders import REDUCING_GAP, decode
+from aelab.data.decoding import REDUCING_GAP, decode
 from aelab.data.images import ImageSet
+from aelab.data.splits import stack_pixels
 from aelab.errors import UserError
-from aelab.models.mlp import MLPAutoencoder, ModelConfig
+from aelab.models.config import ModelConfig
+from aelab.models.mlp.model import MLPAutoencoder
 from aelab.web.app import create_app
 from aelab.web.explorer import Explorer
 from aelab.web.schemas import MAX_UPLOAD_BYTES

@@ -28,10 +28,11 @@ from web_helpers import (
     wait_redraw,
 )
 
-from aelab.data.arrays import stack_pixels
-from aelab.data.folders import decode
+from aelab.data.decoding import decode
 from aelab.data.images import ImageSet
-from aelab.models.mlp import MLPAutoencoder, ModelConfig
+from aelab.data.splits import stack_pixels
+from aelab.models.config import ModelConfig
+from aelab.models.mlp.model import MLPAutoencoder
 from aelab.web.app import create_app
 from aelab.web.explorer import Explorer
 from aelab.web.server import running

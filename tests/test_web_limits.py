@@ -16,7 +16,8 @@ from conftest import write_mnist
 from fastapi.testclient import TestClient
 
 from aelab.data.images import load_images
-from aelab.models.mlp import MLPAutoencoder, ModelConfig, init_lab_weights
+from aelab.models.config import ModelConfig
+from aelab.models.mlp.model import MLPAutoencoder, init_lab_weights
 from aelab.web.app import create_app
 from aelab.web.explorer import Explorer
 from aelab.web.schemas import BODY_MARGIN_BYTES, MAX_NUMBER_CHARS, MAX_UPLOAD_BYTES, max_body_bytes

@@ -20,7 +20,7 @@ from conftest import write_mnist
 
 from aelab.data.images import load_images
 from aelab.models.config import ModelConfig
-from aelab.models.families import build
+from aelab.models.registry import build
 from aelab.training import checkpoint
 from aelab.web.explorer import Explorer
 

@@ -6,7 +6,7 @@ one of these names is first used, so ``aelab --help`` answers at once.
 
 __version__ = "0.1.0"
 
-_MODEL_NAMES = {"MLPAutoencoder": "mlp", "autoencoderMLP4Layer": "mlp", "ModelConfig": "config"}
+_MODEL_NAMES = {"MLPAutoencoder": "mlp.model", "autoencoderMLP4Layer": "mlp.model", "ModelConfig": "config"}
 __all__ = list(_MODEL_NAMES)
 
 

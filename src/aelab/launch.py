@@ -1,7 +1,7 @@
 """The entry points (``aelab``, ``train.py``, ``lab1.py``), which answer Ctrl-C from their first line.
 
 They import the command-line package inside themselves, so an interrupt while it loads ends
-with the same one line and exit status 130 as one during the run (:func:`aelab.cli.run`).
+with the same one line and exit status 130 as one during the run (:func:`aelab.cli.entry.run`).
 """
 
 from __future__ import annotations

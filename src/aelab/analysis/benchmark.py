@@ -22,7 +22,7 @@ import resource
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -34,11 +34,11 @@ from ..data.idx import ensure_files
 from ..data.images import ImageSet, PerImagePictures
 from ..data.sources import ALL_FILES, DATASETS, DataConfig
 from ..models.config import ModelConfig
-from ..models.mlp import autoencoderMLP4Layer, init_lab_weights
-from ..training.config import TrainConfig
-from ..training.run import build_trainer
+from ..models.mlp.model import autoencoderMLP4Layer, init_lab_weights
+from ..training.config import RunConfig, TrainConfig
 from ..training.runtime import Runtime, make_runtime
 from .inference import mean_mse
+from .turns import OurTrainer, Totals, take_turns
 
 LAB_BATCH_SIZE = 2048
 INFERENCE_REPEATS = 5  # at least this many passes over the test set...
@@ -106,27 +106,6 @@ class LabScriptPipeline:
         return loss_train / len(self.loader)
 
 
-class TrainerPipeline:
-    """This package's :class:`~aelab.training.trainer.Trainer`, set up as ``train.py`` sets it
-    up (the in-memory path, the fused step), on the lab's recipe."""
-
-    def __init__(self, data: BenchData, train_set: ImageSet, seed: int, runtime: Runtime, epochs: int):
-        self.name = f"our trainer, {runtime.precision}"
-        config = TrainConfig(epochs=epochs, seed=seed, precision=runtime.precision)
-        self.trainer = build_trainer(model_for(train_set), config, train_set, runtime)
-        self.model = self.trainer.model
-        self.n_images = len(train_set)
-        self.epochs = epochs
-        runtime.synchronize()
-        start = time.perf_counter()
-        self.trainer.prepare()  # CUDA graph capture on a GPU, nothing elsewhere; timed on its own
-        runtime.synchronize()
-        self.capture_seconds = time.perf_counter() - start
-
-    def epoch(self) -> float:
-        return self.trainer.train_epoch()
-
-
 class GemmRoofline:
     """One epoch of the step's matrix products alone: per batch, 4 forward, 3 input-gradient
     and 4 weight-gradient products, the batches as the trainer cuts them."""
@@ -169,40 +148,16 @@ class GemmRoofline:
                 self._all_products()
 
 
-@dataclass
-class Totals:
-    """One contestant's share of the rounds."""
-
-    name: str
-    epoch_seconds: list[float] = field(default_factory=list)
-    final_loss: float | None = None
-
-    @property
-    def seconds(self) -> float:
-        return sum(self.epoch_seconds)
-
-
-def take_turns(contestants: list, runtime: Runtime) -> dict[str, Totals]:
-    """Every contestant trains one epoch per round, until it has trained its ``epochs``;
-    the order rotates from round to round."""
-    totals = {c.name: Totals(c.name) for c in contestants}
-    for round_index in range(max(c.epochs for c in contestants)):
-        shift = round_index % len(contestants)
-        for contestant in contestants[shift:] + contestants[:shift]:
-            if len(totals[contestant.name].epoch_seconds) == contestant.epochs:
-                continue
-            runtime.synchronize()
-            start = time.perf_counter()
-            loss = contestant.epoch()
-            runtime.synchronize()
-            totals[contestant.name].epoch_seconds.append(time.perf_counter() - start)
-            totals[contestant.name].final_loss = loss
-    return totals
-
-
 def model_for(images: ImageSet) -> ModelConfig:
     """The lab's network, as wide at each end as ``images`` have pixels."""
     return ModelConfig(input_dim=images.n_pixels, output_dim=images.n_pixels, image_shape=images.image_shape)
+
+
+def our_trainer(data: BenchData, train_set: ImageSet, seed: int, runtime: Runtime, epochs: int) -> OurTrainer:
+    """Our Trainer on the lab's recipe, as ``train.py`` sets it up: the in-memory path, the fused step."""
+    train = TrainConfig(epochs=epochs, seed=seed, precision=runtime.precision)
+    run = RunConfig(model=model_for(train_set), data=data.config, train=train)
+    return OurTrainer(f"our trainer, {runtime.precision}", run, train_set, runtime)
 
 
 def one_epoch_peak_mb(kind: str, data: BenchData, seed: int, device: str, precision: str) -> float:
@@ -210,7 +165,11 @@ def one_epoch_peak_mb(kind: str, data: BenchData, seed: int, device: str, precis
     process's peak resident memory (CPU) or the GPU's peak allocation, in MB."""
     runtime = make_runtime(device, precision)
     train_set, test_set = data.splits()
-    contestant = (LabScriptPipeline if kind == "lab" else TrainerPipeline)(data, train_set, seed, runtime, 1)
+    contestant = (
+        LabScriptPipeline(data, train_set, seed, runtime, 1)
+        if kind == "lab"
+        else our_trainer(data, train_set, seed, runtime, 1)
+    )
     contestant.epoch()
     mean_mse(contestant.model, test_set.floats(runtime.device))
     if runtime.device.type == "cuda":
@@ -273,7 +232,7 @@ def run_benchmark(
     train_set, test_set = data.splits()
     test = test_set.floats(runtime.device)
     runtimes = {p: make_runtime(device, p) for p in precisions}
-    ours = {p: TrainerPipeline(data, train_set, seed, runtimes[p], epochs) for p in precisions}
+    ours = {p: our_trainer(data, train_set, seed, runtimes[p], epochs) for p in precisions}
     rooflines = {p: GemmRoofline(runtimes[p], len(train_set), epochs, model_for(train_set)) for p in precisions}
     # Last, so the global generator its DataLoader shuffles with is where the lab's script has it.
     lab = LabScriptPipeline(data, train_set, seed, runtime, epochs if lab_epochs is None else lab_epochs)

@@ -45,7 +45,7 @@ def check_compatible(model: Autoencoder, images: ImageSet, path=None) -> None:
     source = str(path) if path is not None else "the checkpoint"
     images.check_fits(model.config.input_dim, source)
     images.check_fits(model.config.output_dim, source)
-    if model.config.convolutional and tuple(images.image_shape) != model.config.image_shape:
+    if model.spatial and tuple(images.image_shape) != model.config.image_shape:
         # as many pixels in another layout would pass through the convolutions as nonsense
         raise UserError(
             f"{source} is a {model.config.family} model for {describe_size(model.config.image_shape)} "

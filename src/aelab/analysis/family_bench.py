@@ -2,9 +2,9 @@
 
 The tutorial loop is how pytorch/examples (``vae``, ``mnist``) trains a model: torchvision's
 dataset with ``ToTensor`` behind a shuffling DataLoader, an eager step, and ``loss.item()`` after
-every batch. Ours is :func:`~aelab.training.run.build_trainer`, as ``train.py`` sets it up.
-Both train the same model from the same seed with the same recipe, taking turns epoch by epoch
-(:func:`.benchmark.take_turns`), so a slow minute of a shared machine slows both alike. Each row
+every batch. Ours is the Trainer ``train.py`` runs (:class:`.turns.OurTrainer`). Both train the
+same model from the same seed with the same recipe, taking turns epoch by epoch
+(:func:`.turns.take_turns`), so a slow minute of a shared machine slows both alike. Each row
 adds the test MSE (and a VAE's negative ELBO and IW-NLL), so the speed is not bought with quality,
 and the inference rate of the trained model in PyTorch and, exported to ONNX, in onnxruntime.
 
@@ -25,10 +25,9 @@ from pathlib import Path
 import torch
 from torch import optim
 
-from ..models import families
-from ..training.config import TrainConfig, resolve
+from ..models import registry
+from ..training.config import RunConfig, TrainConfig
 from ..training.plain_loop import make_scheduler
-from ..training.run import build_trainer, model_config_for
 from ..training.runtime import Runtime, make_runtime
 from .benchmark import (
     INFERENCE_MIN_SECONDS,
@@ -36,9 +35,9 @@ from .benchmark import (
     BenchData,
     inference_images_per_second,
     lab_dataloader,
-    take_turns,
 )
 from .inference import mean_mse
+from .turns import OurTrainer, take_turns
 
 
 class TutorialLoop:
@@ -48,7 +47,7 @@ class TutorialLoop:
 
     def __init__(self, data: BenchData, train_set, model_config, config: TrainConfig, runtime: Runtime):
         torch.manual_seed(config.seed)
-        self.model, self.config, self.device = families.build(model_config).to(runtime.device), config, runtime.device
+        self.model, self.config, self.device = registry.build(model_config).to(runtime.device), config, runtime.device
         self.loader = lab_dataloader(data, train_set, batch_size=config.batch_size)
         self.optimizer = optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.scheduler = make_scheduler(self.optimizer, config, len(self.loader))
@@ -85,7 +84,7 @@ class ArithmeticFloor:
     def __init__(self, model_config, config: TrainConfig, n_images: int, runtime: Runtime):
         from torch.utils.flop_counter import FlopCounterMode
 
-        probe = families.build(model_config)
+        probe = registry.build(model_config)
         batch = torch.rand(config.batch_size, model_config.input_dim)
         with FlopCounterMode(display=False) as counter:
             probe.loss(batch, batch, config.loss).backward()
@@ -101,18 +100,6 @@ class ArithmeticFloor:
         for _ in range(self.products):
             torch.mm(self.a, self.b, out=self.out)
         return math.nan
-
-
-class OurTrainer:
-    name = "our trainer"
-
-    def __init__(self, train_set, model_config, config: TrainConfig, runtime: Runtime):
-        self.trainer = build_trainer(model_config, config, train_set, runtime)
-        self.model, self.epochs = self.trainer.model, config.epochs
-        self.trainer.prepare()
-
-    def epoch(self) -> float:
-        return self.trainer.train_epoch()
 
 
 def onnx_images_per_second(model, test: torch.Tensor) -> float | None:
@@ -148,19 +135,12 @@ def run_family_benchmark(
     iw_samples: int = 1000,
 ) -> dict:
     runtime = make_runtime(device)
-    chosen = resolve(recipe, family)
     train_set, test_set = data.splits()
-    model_config = model_config_for(train_set, chosen.model)
-    config = TrainConfig(
-        **chosen.train,
-        epochs=epochs,
-        seed=seed,
-        recipe=recipe,
-        dataset=data.config.dataset,
-        image_size=data.config.image_size,
-        channels=data.config.channels,
+    run = RunConfig.create(
+        family, recipe, image_shape=train_set.image_shape, data=data.config, epochs=epochs, seed=seed
     )
-    ours = OurTrainer(train_set, model_config, config, runtime)
+    model_config, config = run.model, run.train
+    ours = OurTrainer("our trainer", run, train_set, runtime)
     tutorial = TutorialLoop(data, train_set, model_config, config, runtime)  # last: its DataLoader shuffles from here
     floor = ArithmeticFloor(model_config, config, len(train_set), runtime)
     totals = take_turns([tutorial, ours, floor], runtime)

@@ -10,20 +10,20 @@ import torch
 from ..data.images import ImageSet
 from ..data.noise import noisy_copy
 from ..errors import UserError
-from ..models.mlp import MLPAutoencoder
+from ..models.base import Autoencoder
 from .config import LAB_FIGURE_NAMES, LAB_N_STEPS, LAB_NOISE_STD
 from .inference import model_device
 from .plots import image_row, save_figure
 
 
 @torch.no_grad()
-def reconstruct(model: MLPAutoencoder, image: torch.Tensor) -> torch.Tensor:
+def reconstruct(model: Autoencoder, image: torch.Tensor) -> torch.Tensor:
     return model(image.reshape(1, -1))[0]
 
 
 @torch.no_grad()
 def denoise(
-    model: MLPAutoencoder,
+    model: Autoencoder,
     image: torch.Tensor,
     noise_std: float = LAB_NOISE_STD,
     generator: torch.Generator | None = None,
@@ -60,7 +60,7 @@ class LabRequest:
 
 
 def run_lab(
-    model: MLPAutoencoder,
+    model: Autoencoder,
     images: ImageSet,
     request: LabRequest,
     out: Path | None,

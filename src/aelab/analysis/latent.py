@@ -14,7 +14,7 @@ import torch
 
 from ..data.images import ImageSet
 from ..errors import UserError
-from ..models.mlp import MLPAutoencoder
+from ..models.base import Autoencoder
 from .config import LATENT_FIGURE_NAMES, LATENT_N_STEPS, LATENT_PAIRS
 from .inference import CODE_QUANTILES, code_ranges, encode_all, model_device
 from .pca import fit_pca
@@ -138,7 +138,7 @@ def traversal_codes(codes: torch.Tensor, n_steps: int = LATENT_N_STEPS):
 
 
 @torch.no_grad()
-def traversal(model: MLPAutoencoder, codes: torch.Tensor, n_steps: int = LATENT_N_STEPS):
+def traversal(model: Autoencoder, codes: torch.Tensor, n_steps: int = LATENT_N_STEPS):
     """The decoded traversal, ``z x n_steps x pixels``, and each unit's range."""
     grid, ranges = traversal_codes(codes, n_steps)
     z = codes.shape[1]
@@ -152,7 +152,7 @@ def ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def traversal_figure(model: MLPAutoencoder, codes: torch.Tensor, title: str, n_steps: int = LATENT_N_STEPS):
+def traversal_figure(model: Autoencoder, codes: torch.Tensor, title: str, n_steps: int = LATENT_N_STEPS):
     images, ranges = traversal(model, codes, n_steps)
     rows = [
         f"unit {u + 1}: {lo:.2f} to {hi:.2f}" + (" (inactive)" if hi - lo < INACTIVE else "")
@@ -185,7 +185,7 @@ def pick_examples(images: ImageSet, pairs) -> list[tuple[int, int]]:
     return [(first[a], first[b]) for a, b in pairs]
 
 
-def interpolation_figure(model: MLPAutoencoder, images: ImageSet, pairs, title: str, n_steps: int = LATENT_N_STEPS):
+def interpolation_figure(model: Autoencoder, images: ImageSet, pairs, title: str, n_steps: int = LATENT_N_STEPS):
     device = model_device(model)
     indices = pick_examples(images, pairs)
     strips = torch.stack(
@@ -208,7 +208,7 @@ def interpolation_figure(model: MLPAutoencoder, images: ImageSet, pairs, title: 
 
 
 def write_figures(
-    model: MLPAutoencoder, images: ImageSet, out: Path, name: str, pairs=LATENT_PAIRS, n_steps: int = LATENT_N_STEPS
+    model: Autoencoder, images: ImageSet, out: Path, name: str, pairs=LATENT_PAIRS, n_steps: int = LATENT_N_STEPS
 ) -> list[Path]:
     """All three figures for one model, saved atomically into ``out``."""
     if n_steps < 2:

@@ -1,16 +1,14 @@
-"""One checkpoint's whole story on one page, as ``aelab report`` writes it: the parts gathered
-and the figures drawn into PNG bytes in memory; :mod:`.report_html` lays them out. The numbers
-and pictures come from the functions ``lab``, ``eval`` and ``figures`` use, so the page agrees
-with those commands; only the API every model family shares is used (``encode``, ``decode``,
-``forward``, ``interpolate``, ``config``), so any family's checkpoint makes a report.
+"""One checkpoint's whole story on one page, as ``aelab report`` writes it: the sections gathered in
+order, those that run the model (the lab's Steps 4-6, the evaluation against PCA, the latent
+space, the summary) built here, those read from the files in :mod:`.report_record`, the figures
+drawn by :mod:`.report_figures`; :mod:`.report_html` lays them out. The numbers and pictures come
+from the functions ``lab``, ``eval`` and ``figures`` use, so the page agrees with those commands;
+only the API every model family shares is used (``encode``, ``decode``, ``forward``,
+``interpolate``, ``config``), so any family's checkpoint makes a report.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import io
-import platform
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,28 +16,26 @@ import torch
 
 from ..data.images import ImageSet, describe_size
 from ..data.noise import seeded
-from ..errors import UserError
-from ..training import checkpoint
-from ..training.config import TrainConfig
 from ..training.runtime import Runtime
 from .config import DENOISE_SEED, DENOISE_STDS, LAB_N_STEPS, LAB_NOISE_STD, LATENT_N_STEPS, LATENT_PAIRS
 from .eval_report import denoising_section, reconstruction_section
 from .evaluation import EvalReport, evaluate, model_reconstructor
-from .inference import encode_all, model_device, reconstructions
+from .inference import encode_all
 from .lab_steps import denoise, reconstruct
-from .latent import codes_figure, grid_figure, interpolation_figure, traversal_figure
+from .latent import codes_figure, interpolation_figure, traversal_figure
 from .pca import PCAReconstructor, fit_pca
-from .plots import image_row, pyplot
-from .report_html import Details, Facts, Image, Markdown, Page, Section, Table, Text
-from .sweep import machine_description
-
-# Screen resolution, not print: the lab's model's page stays near 1 MB (docs/report.md).
-REPORT_DPI = 100
-LOSS_FIGURE_INCHES = (8, 4)
-GLANCE_CLASSES = 10  # at most this many columns in the summary's strip, whatever the dataset
-SAMPLE_GRID = (4, 8)  # rows x columns of a variational model's samples
-RUN_OWN = ("dataset", "seed")  # settings each run picks for itself: no recipe has a value for them
-NOT_RECORDED = "not recorded: no run state beside the weights (a plain state_dict, as the lab's code saves)"
+from .plots import image_row
+from .report_figures import glance_figure, png, sample_figure
+from .report_html import Facts, Image, Markdown, Page, Section, Text
+from .report_record import (
+    environment_section,
+    family,
+    model_section,
+    parameter_count,
+    read_run_state,
+    recipe_section,
+    training_section,
+)
 
 
 @dataclass
@@ -51,147 +47,6 @@ class ReportRequest:
     seed: int = DENOISE_SEED  # of Step 5's noise and of the denoising table's
     noise_stds: tuple[float, ...] = DENOISE_STDS
     evaluate: bool = True  # PCA fit and test-set metrics: the slow part
-
-
-def png(fig) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=REPORT_DPI, bbox_inches="tight", metadata={"Software": None})
-    pyplot().close(fig)
-    return buffer.getvalue()
-
-
-def read_run_state(path) -> tuple[dict | None, str]:
-    """The run state saved beside ``path`` and, when there is none to use, why."""
-    if not checkpoint.state_path(path).is_file():
-        return None, NOT_RECORDED
-    try:
-        return checkpoint.load_run_state(path), ""
-    except UserError as err:  # the weights alone still make a report; say what is missing
-        return None, f"not readable: {err}"
-
-
-def shown(value) -> str:
-    return "none" if value is None else str(value)
-
-
-def family(model) -> str:
-    return getattr(model.config, "family", None) or type(model).__name__
-
-
-def parameter_count(model) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def model_section(model, path, train_set: ImageSet, test_set: ImageSet) -> Section:
-    config = model.config
-    shape = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(vars(config))
-    shape.setdefault("family", family(model))
-    present = test_set.labels.unique(sorted=True).tolist()
-    return Section(
-        "model",
-        "Model and data",
-        [
-            Facts(
-                [("checkpoint", str(path)), ("parameters", f"{parameter_count(model):,}")]
-                + [(name, shown(value)) for name, value in shape.items()]
-            ),
-            Facts(
-                [
-                    ("dataset", test_set.name),
-                    ("image shape", describe_size(test_set.image_shape)),
-                    ("images", f"{len(train_set):,} train, {len(test_set):,} test"),
-                    ("classes", ", ".join(test_set.class_name(c) for c in present)),
-                ]
-            ),
-        ],
-    )
-
-
-def recipe_section(state: dict | None, why_not: str) -> Section:
-    if state is None or "train_config" not in state:
-        return Section("recipe", "Recipe", [Text(why_not or NOT_RECORDED)])
-    defaults = dataclasses.asdict(TrainConfig())
-    rows = []
-    for name, value in state["train_config"].items():
-        lab = defaults.get(name, value)
-        differs = name in defaults and shown(lab) != shown(value) and name not in RUN_OWN
-        rows.append([name, shown(value), shown(lab) if differs else ""])
-    return Section(
-        "recipe",
-        "Recipe",
-        [
-            Text(
-                "The TrainConfig saved in the run state beside the weights; the last column gives the lab's "
-                "value (TrainConfig's default) where this run's differs."
-            ),
-            Table(["setting", "value", "the lab's"], rows, numeric_from=3),
-        ],
-    )
-
-
-def loss_figure(history: dict, loss: str, test_mse: float | None) -> bytes:
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=LOSS_FIGURE_INCHES)
-    epochs = range(1, len(history["losses"]) + 1)
-    ax.plot(epochs, history["losses"], marker=".", label=f"train loss ({loss})")
-    if test_mse is not None:
-        ax.axhline(test_mse, color="tab:orange", linestyle="--", label=f"test MSE {test_mse:.4f}")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(f"training loss ({loss})")
-    ax.grid(alpha=0.3)
-    if history.get("lrs"):
-        lr_axis = ax.twinx()
-        lr_axis.plot(epochs, history["lrs"], color="grey", linestyle=":", label="learning rate")
-        lr_axis.set_yscale("log")
-        lr_axis.set_ylabel("learning rate")
-        lr_axis.legend(loc="upper center")
-    ax.legend(loc="upper right")
-    return png(fig)
-
-
-def training_section(state: dict | None, why_not: str, test_mse: float | None) -> Section:
-    history = (state or {}).get("history") or {}
-    if not history.get("losses"):
-        return Section("training", "Training", [Text(why_not or NOT_RECORDED)])
-    losses, lrs, seconds = history["losses"], history.get("lrs", []), history.get("seconds", [])
-    objective = state.get("train_config", {}).get("loss", "mse")
-    per_epoch = [b - a for a, b in zip([0.0] + seconds, seconds)]
-    planned = state.get("train_config", {}).get("epochs")
-    facts = [
-        ("epochs", f"{len(losses)}" + (f" of {planned} planned" if planned and planned != len(losses) else "")),
-        ("final train loss", f"{losses[-1]:.5f} ({objective})"),
-        ("trained on", shown(state.get("device"))),
-    ]
-    if per_epoch:
-        facts += [
-            ("training time", f"{seconds[-1]:.1f} s in all"),
-            (
-                "per epoch",
-                f"{seconds[-1] / len(per_epoch):.2f} s on average, "
-                f"{min(per_epoch):.2f} s fastest, {max(per_epoch):.2f} s slowest",
-            ),
-        ]
-    mse_line = test_mse if objective == "mse" else None  # a test MSE over another loss's curve would mislead
-    rows = [
-        [str(epoch), f"{loss:.5f}", f"{lr:.2e}", f"{took:.2f}", f"{at:.1f}"]
-        for epoch, (loss, lr, took, at) in enumerate(zip(losses, lrs, per_epoch, seconds), start=1)
-    ]
-    return Section(
-        "training",
-        "Training",
-        [
-            Facts(facts),
-            Image(
-                loss_figure(history, objective, mse_line),
-                "training loss per epoch",
-                "Training loss per epoch (mean over the epoch's batches), learning rate on the right axis.",
-            ),
-            Details(
-                "every epoch",
-                [Table(["epoch", "loss", "learning rate", "seconds", "cumulative s"], rows, numeric_from=0)],
-            ),
-        ],
-    )
 
 
 @torch.no_grad()
@@ -280,19 +135,6 @@ def evaluation_sections(
     ], report
 
 
-@torch.no_grad()
-def sample_figure(model, title: str, seed: int):
-    """A grid of a variational model's draws from its prior, repeatable and leaving the global RNG as it was."""
-    rows, cols = SAMPLE_GRID
-    device = model_device(model)
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        images = model.sample(rows * cols).cpu()
-    return grid_figure(
-        images.reshape(rows, cols, -1), model.config.image_shape, [""] * rows, [""] * cols, title, "", ""
-    )
-
-
 def latent_section(model, name: str, images: ImageSet, seed: int) -> Section:
     """``figures``' three pictures, and samples from a model that can draw them; class pairs
     absent from the data are left out."""
@@ -323,46 +165,6 @@ def latent_section(model, name: str, images: ImageSet, seed: int) -> Section:
             )
         )
     return Section("latent", "Latent space", blocks)
-
-
-def environment_section(runtime: Runtime, started: float) -> Section:
-    import matplotlib
-    import numpy
-
-    return Section(
-        "environment",
-        "Environment",
-        [
-            Facts(
-                [
-                    ("python", platform.python_version()),
-                    ("torch", torch.__version__),
-                    ("numpy", numpy.__version__),
-                    ("matplotlib", matplotlib.__version__),
-                    ("device and CPU", machine_description(runtime)),
-                    ("report built", f"{time.strftime('%Y-%m-%d %H:%M %Z')}, in {time.perf_counter() - started:.1f} s"),
-                ]
-            ),
-            Text("Where this page was built; the training may have run elsewhere (see Training).", note=True),
-        ],
-    )
-
-
-@torch.no_grad()
-def glance_figure(model, images: ImageSet):
-    """The first test image of a few classes over its reconstruction: the model at a glance."""
-    classes = images.labels.unique(sorted=True).tolist()[:GLANCE_CLASSES]
-    originals = torch.stack([images.image(int((images.labels == c).nonzero()[0])) for c in classes])
-    recon = reconstructions(model, originals.to(model_device(model))).cpu()
-    return grid_figure(
-        torch.stack([originals, recon]),
-        model.config.image_shape,
-        ["test image", "reconstruction"],
-        [images.class_name(c) for c in classes],
-        "",
-        "class",
-        "",
-    )
 
 
 def summary_section(model, name: str, test_set: ImageSet, state: dict | None, report: EvalReport | None) -> Section:

@@ -10,15 +10,16 @@ from __future__ import annotations
 import os
 import platform
 import sys
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from ..data.images import ImageSet
-from ..training.config import TrainConfig
-from ..training.run import build_trainer, model_config_for, save_run
+from ..models.config import DEFAULT_FAMILY
+from ..training.config import RunConfig
+from ..training.run import build_trainer, save_run
 from ..training.runtime import Runtime
 from ..training.trainer import Trainer
 from .evaluation import model_reconstructor
@@ -70,25 +71,23 @@ def test_scores(reconstruct, clean: torch.Tensor) -> tuple[float, float]:
 
 def run_sweep(
     bottlenecks,
-    train_config: TrainConfig,
+    run: RunConfig,
     train_set: ImageSet,
     test_set: ImageSet,
     runtime: Runtime,
-    model_overrides: dict | None = None,
     save_dir: Path | None = None,
     pca: PCA | None = None,
     on_row=None,
     progress: bool = True,
 ) -> list[SweepRow]:
-    """Train ``train_config`` at each bottleneck size; ``on_row(rows)`` runs after each one.
+    """Train ``run`` at each bottleneck size; ``on_row(rows)`` runs after each one.
 
-    Rows are labelled with ``train_config.recipe`` (after the family, for other families than the
-    lab's mlp); ``model_overrides`` are the recipe's model settings. ``pca`` (fitted on
-    ``train_set``) may be passed in to share one fit between recipes.
+    Rows are labelled with ``run.recipe`` (after the family, for other families than the lab's).
+    ``pca`` (fitted on ``train_set``) may be passed in to share one fit between recipes.
     """
-    family = (model_overrides or {}).get("family", "mlp")
-    label = train_config.recipe if family == "mlp" else f"{family} {train_config.recipe}"
-    configs = {z: model_config_for(train_set, {**(model_overrides or {}), "bottleneck": z}) for z in bottlenecks}
+    family, train_config = run.model.family, run.train
+    label = run.recipe if family == DEFAULT_FAMILY else f"{family} {run.recipe}"
+    configs = {z: replace(run, model=replace(run.model, bottleneck=z)) for z in bottlenecks}
     pca = pca or fit_pca(train_set.floats(), max_components=max(bottlenecks))
     pca.basis(max(bottlenecks))  # a shared fit too small for a size fails before any training
     machine = machine_description(runtime)
@@ -102,17 +101,17 @@ def run_sweep(
         file=sys.stderr,
     )
     try:
-        for z, model_config in configs.items():
+        for z, run_z in configs.items():
 
             def advance(trainer: Trainer, z=z):
                 bar.update(1)
                 bar.set_postfix(z=z, loss=f"{trainer.history.losses[-1]:.5f}")
 
-            trainer = build_trainer(model_config, train_config, train_set, runtime)
+            trainer = build_trainer(run_z, train_set, runtime)
             trainer.fit(advance)
             path = ""
             if save_dir is not None:
-                path = str(Path(save_dir) / f"{family.upper()}.{train_config.recipe}.{z}.pth")
+                path = str(Path(save_dir) / f"{family.upper()}.{run.recipe}.{z}.pth")
                 save_run(Path(path), trainer.model, trainer.run_state(), "or pass --no-models")
             ae_mse, ae_psnr = test_scores(model_reconstructor(trainer.model), clean)
             pca_mse, pca_psnr = test_scores(PCAReconstructor(pca, z), clean)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from dataclasses import fields, replace
 
 from ..data.sources import CHANNEL_CHOICES, DATASETS, DataConfig, dataset_spec
 from ..errors import EXIT_USAGE, UserError
@@ -160,12 +161,8 @@ def data_config(args, saved: DataConfig | None = None) -> DataConfig:
     base = saved or DataConfig()
     if args.dataset is not None and args.dataset != base.dataset:
         base = DataConfig(dataset=args.dataset)  # other data: none of the saved sizes apply
-    return DataConfig(
-        dataset=base.dataset,
-        image_size=tuple(args.image_size) if args.image_size else base.image_size,
-        channels=args.channels or base.channels,
-        test_fraction=args.test_fraction or base.test_fraction,
-    )
+    given = {f.name: getattr(args, f.name) for f in fields(DataConfig) if getattr(args, f.name, None) is not None}
+    return replace(base, **given)
 
 
 def load_data(args, checkpoint_path=None):

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..analysis.tables import markdown_table
 from ..errors import UserError
 from ..files import check_writable, write_text
-from ..models.config import FAMILIES
+from ..models import registry
 from ..training.config import PRECISIONS, RECIPE_NAMES
 from .args import add_data_args, data_config, positive_int, seed
 
@@ -43,9 +43,9 @@ def configure(p):
     add_data_args(p)
     p.add_argument(
         "--model",
-        choices=FAMILIES,
+        choices=registry.names(),
         metavar="FAMILY",
-        help=f"time a family ({', '.join(FAMILIES)}) against pytorch/examples' training loop instead of "
+        help=f"time a family ({', '.join(registry.names())}) against pytorch/examples' training loop instead of "
         "the lab's pipeline; writes results-FAMILY-RECIPE.md/.json",
     )
     p.add_argument(

@@ -74,7 +74,7 @@ def training_noise(path: str) -> tuple[float | None, bool | None]:
     if not state_file.is_file():
         return None, None
     try:
-        config = checkpoint.safe_load(state_file, what="run state")["train_config"]
+        config = checkpoint.training_settings(checkpoint.safe_load(state_file, what="run state"))
         return float(config["train_noise"]), bool(config.get("clip_noise", False))
     except (UserError, KeyError, TypeError, ValueError):
         return None, None  # only a label; a foreign or damaged state file must not stop the evaluation

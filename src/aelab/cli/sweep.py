@@ -9,8 +9,9 @@ from pathlib import Path
 from ..analysis.config import SWEEP_BOTTLENECKS, SWEEP_FILE_NAMES, parse_bottlenecks
 from ..errors import UserError
 from ..files import prepare_output_folder
-from ..models.config import FAMILIES
-from ..training.config import DEVICES, RECIPE_NAMES, TrainConfig, resolve
+from ..models import registry
+from ..models.config import DEFAULT_FAMILY
+from ..training.config import DEVICES, RECIPE_NAMES, RunConfig
 from .args import add_data_args, data_config, positive_int, seed
 
 DEFAULT_OUT = Path("runs/sweep")
@@ -55,10 +56,10 @@ def configure(p):
     p.add_argument(
         "--model",
         nargs="+",
-        choices=FAMILIES,
-        default=["mlp"],
+        choices=registry.names(),
+        default=[DEFAULT_FAMILY],
         metavar="FAMILY",
-        help=f"model families to sweep, each with every recipe ({', '.join(FAMILIES)}; default mlp)",
+        help=f"model families to sweep, each with every recipe ({', '.join(registry.names())}; default mlp)",
     )
     p.add_argument("-b", "--batch-size", type=positive_int, help="batch size (default: each recipe's)")
     p.add_argument("--seed", type=seed, default=DEFAULT_SEED, help=f"seed for every model (default {DEFAULT_SEED})")
@@ -83,25 +84,7 @@ def run(args) -> int:
     from ..data.datasets import load_splits
     from ..training.runtime import make_runtime
 
-    recipes = [
-        resolve(name, family, batch_size=args.batch_size)
-        for family in dict.fromkeys(args.model)
-        for name in dict.fromkeys(args.recipe)
-    ]
     data = data_config(args)
-    configs = [
-        TrainConfig(
-            **r.train,
-            epochs=args.epochs,
-            seed=args.seed,
-            dataset=data.dataset,
-            image_size=data.image_size,
-            channels=data.channels,
-            test_fraction=data.test_fraction,
-            recipe=r.name,
-        )
-        for r in recipes
-    ]
     runtime = make_runtime(args.device)
     prepare_output_folder(args.out, SWEEP_FILE_NAMES, "sweep result")
     train_set, test_set = load_splits(
@@ -116,11 +99,24 @@ def run(args) -> int:
         f"({', '.join(args.model)} x {', '.join(dict.fromkeys(args.recipe))} recipe) on {runtime.name}",
         flush=True,
     )
+    runs = [
+        RunConfig.create(
+            family,
+            name,
+            image_shape=train_set.image_shape,
+            data=data,
+            batch_size=args.batch_size,
+            epochs=args.epochs,
+            seed=args.seed,
+        )
+        for family in dict.fromkeys(args.model)
+        for name in dict.fromkeys(args.recipe)
+    ]
     pca = fit_pca(train_set.floats(), max_components=max(args.bottlenecks))
     rows = []
 
     try:
-        for recipe, config in zip(recipes, configs):
+        for run_config in runs:
             done = list(rows)
 
             def write(new_rows, done=done):
@@ -129,11 +125,10 @@ def run(args) -> int:
 
             rows = done + run_sweep(
                 args.bottlenecks,
-                config,
+                run_config,
                 train_set,
                 test_set,
                 runtime,
-                model_overrides=recipe.model,
                 pca=pca,
                 save_dir=None if args.no_models else args.out,
                 on_row=write,

@@ -7,10 +7,12 @@ import time
 
 from ..errors import UserError
 from ..files import PathLock, check_writable, remove_stale_temp_files
-from ..models.config import CODE_ACTIVATIONS, CONV_CHANNELS, FAMILIES, LIKELIHOODS
-from ..training.config import DEVICES, LOADERS, LOSSES, PRECISIONS, RECIPE_NAMES, SCHEDULES, STEPS, TrainConfig, resolve
+from ..models import registry
+from ..models.config import DEFAULT_FAMILY
+from ..training.config import DEVICES, RECIPE_NAMES, RunConfig, settle
 from ..training.logbook import INSTALL_HINT
-from .args import add_data_args, channel_list, data_config, non_negative_float, positive_float, positive_int, seed
+from .args import add_data_args, data_config, positive_int, seed
+from .run_flags import add_model_flags, add_training_flags, run_settings
 
 NAME = "train"
 HELP = "train an autoencoder (the lab's train.py)"
@@ -20,9 +22,7 @@ MEMORY_ADVICE = "lower -z or --hidden (the model), -b (the batches), or use --lo
 
 
 def configure(p):
-    p.add_argument("-z", "--bottleneck", type=positive_int, help="code size (default 8; VAE recipes: 20 and 32)")
     p.add_argument("-e", "--epochs", type=positive_int, default=50, help="epochs (default 50)")
-    p.add_argument("-b", "--batch-size", type=positive_int, help="batch size (lab recipe: 2048)")
     p.add_argument(
         "-s",
         "--save",
@@ -42,61 +42,14 @@ def configure(p):
     )
     p.add_argument(
         "--model",
-        choices=FAMILIES,
-        default="mlp",
-        help="mlp (default: the lab's), conv (strided convolutions), vae or conv-vae (variational)",
+        dest="family",
+        choices=registry.names(),
+        default=DEFAULT_FAMILY,
+        help="; ".join(f"{f.name}: {f.summary}" for f in registry.families()),
     )
-    p.add_argument("--hidden", type=positive_int, help="hidden width (lab: 392)")
-    p.add_argument("--depth", type=positive_int, help="hidden layers on each side (lab: 1; not for mlp)")
-    p.add_argument(
-        "--conv-channels",
-        type=channel_list,
-        metavar="C1,C2,...",
-        help=f"conv families: one stride-2 stage per width (default {','.join(map(str, CONV_CHANNELS))})",
-    )
-    p.add_argument(
-        "--likelihood",
-        choices=LIKELIHOODS,
-        help="VAEs: the decoder's distribution, bernoulli (default; BCE) or gaussian (scaled MSE)",
-    )
-    p.add_argument("--beta", type=non_negative_float, help="VAEs: the weight of the KL term (default 1)")
-    p.add_argument(
-        "--binarize",
-        action="store_true",
-        default=None,
-        help="train on coin-flip binarised pixels, new each batch (VAE recipes do)",
-    )
-    p.add_argument("--code-activation", choices=CODE_ACTIVATIONS, help="activation on the code (lab: relu)")
-    p.add_argument("--lr", type=positive_float, help="learning rate, the peak for onecycle (lab: 1e-3)")
-    p.add_argument("--weight-decay", type=non_negative_float, help="Adam weight decay (lab: 1e-5)")
-    p.add_argument("--loss", choices=LOSSES, help="mse (the lab's) or bce on the decoder's logits")
-    p.add_argument("--schedule", choices=SCHEDULES, help="plateau (the lab's ReduceLROnPlateau) or onecycle")
-    p.add_argument(
-        "--train-noise",
-        type=non_negative_float,
-        metavar="STD",
-        help="add N(0, STD^2) noise to the inputs, targets clean: to denoise, or to regularize (lab: 0; best: 0.1)",
-    )
-    p.add_argument(
-        "--clip-noise",
-        action="store_true",
-        help="clip the noisy inputs to [0, 1], as a stored image would be (eval has the same flag)",
-    )
-    p.add_argument(
-        "--step",
-        choices=STEPS,
-        default="auto",
-        help="autograd: the plain loop's step (training/plain_loop.py); fused: the hand-derived "
-        "step, same math, faster; auto (default): fused, or autograd under torchrun or --compile",
-    )
+    add_model_flags(p)
+    add_training_flags(p)
     p.add_argument("--device", default="auto", help=f"{', '.join(DEVICES)} or cuda:N (default auto)")
-    p.add_argument("--precision", choices=PRECISIONS, default="fp32", help="default fp32, the lab's numerics")
-    p.add_argument(
-        "--loader",
-        choices=LOADERS,
-        default="auto",
-        help="memory: whole set on the device; stream: the lab's DataLoader (default auto)",
-    )
     p.add_argument("--compile", action="store_true", help="torch.compile the training step")
     p.add_argument("--resume", action="store_true", help="continue the run saved at --save")
     p.add_argument("--no-progress", action="store_true", help="no per-batch progress bar")
@@ -130,82 +83,48 @@ def run(args) -> int:
 
 
 def train(args, dist) -> int:
+    from ..data.datasets import load_splits
     from ..training import checkpoint, resume
 
-    recipe = resolve(
-        args.recipe,
-        args.model,
-        bottleneck=args.bottleneck,
-        hidden=args.hidden,
-        depth=args.depth,
-        conv_channels=args.conv_channels,
-        likelihood=args.likelihood,
-        beta=args.beta,
-        binarize=args.binarize,
-        code_activation=args.code_activation,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        loss=args.loss,
-        schedule=args.schedule,
-        batch_size=args.batch_size,
-        train_noise=args.train_noise,
-    )
-    data = data_config(args)
-    config = TrainConfig(
-        **recipe.train,
-        epochs=args.epochs,
-        clip_noise=args.clip_noise,
-        seed=dist.shared_seed(args.seed),
-        dataset=data.dataset,
-        image_size=data.image_size,
-        channels=data.channels,
-        test_fraction=data.test_fraction,
-        loader=args.loader,
-        precision=args.precision,
-        step=args.step,
-        recipe=args.recipe,
-    )
     # Only the main process writes files, so only its file system is checked and read.
     save_path = dist.from_main(lambda: check_writable(args.save, "checkpoint"))
     if args.plot:
         dist.from_main(lambda: check_writable(args.plot, "plot"))
+    data = data_config(args)
+    settings = {**run_settings(args), "epochs": args.epochs, "seed": dist.shared_seed(args.seed)}
+    settle(args.family, args.recipe, data, settings)  # a wrong flag stops the run before any data is read
+    # Both splits now, so a broken test file stops the run before training rather than after it.
+    progress = dist.is_main and not args.no_progress
+    train_set, test_set = dist.main_first(
+        lambda: load_splits(data, args.data_root, args.cache_dir, args.skip_bad_images, progress=progress)
+    )
+    test_set.check_same_size_as(train_set)
+    run = RunConfig.create(args.family, args.recipe, image_shape=train_set.image_shape, data=data, **settings)
     lock = PathLock(save_path, "-s")
     dist.from_main(lambda: lock.__enter__() and None)  # a second run on the same -s stops here
     try:
         if dist.is_main:  # no other run writes here now, so leftovers of a killed one can go
             remove_stale_temp_files(save_path, checkpoint.state_path(save_path))
-        resume_state = dist.from_main(lambda: resume.load(save_path, config)) if args.resume else None
-        return train_locked(args, dist, config, recipe.model, save_path, resume_state)
+        resume_state = dist.from_main(lambda: resume.load(save_path, run)) if args.resume else None
+        return train_locked(args, dist, run, train_set, test_set, save_path, resume_state)
     finally:
         lock.__exit__()
 
 
-def train_locked(args, dist, config: TrainConfig, model_overrides: dict, save_path, resume_state) -> int:
+def train_locked(args, dist, run: RunConfig, train_set, test_set, save_path, resume_state) -> int:
     from ..analysis.inference import mean_mse
-    from ..data.datasets import load_splits
     from ..training.cuda_graph import GraphedStep
     from ..training.interrupts import Interrupted, SignalGuard, StopSignal
     from ..training.logbook import RunLog, check_folder
-    from ..training.run import EpochCheckpoint, build_trainer, check_memory, model_config_for, previous_path
+    from ..training.run import EpochCheckpoint, build_trainer, check_memory, previous_path
     from ..training.runtime import make_runtime
     from ..training.trainer import NonFiniteLoss
 
+    config, model_config = run.train, run.model
     log_dir = dist.from_main(lambda: check_folder(args.log_dir, args.resume)) if args.log_dir else None
     runtime = make_runtime(dist.device, args.precision, args.compile)
-    # Both splits now, so a broken test file stops the run before training rather than after it.
-    train_set, test_set = dist.main_first(
-        lambda: load_splits(
-            config.data,
-            args.data_root,
-            args.cache_dir,
-            args.skip_bad_images,
-            progress=dist.is_main and not args.no_progress,
-        )
-    )
-    test_set.check_same_size_as(train_set)
-    model_config = model_config_for(train_set, model_overrides)
-    check_memory(model_config, config, train_set, runtime)
-    trainer = build_trainer(model_config, config, train_set, runtime, dist, resume_state, save_path)
+    check_memory(run, train_set, runtime)
+    trainer = build_trainer(run, train_set, runtime, dist, resume_state, save_path)
     if resume_state is not None:
         dist.say(f"resuming {save_path} after epoch {trainer.epoch}")
 
@@ -218,7 +137,7 @@ def train_locked(args, dist, config: TrainConfig, model_overrides: dict, save_pa
         )
     processes = f" x {dist.world_size} processes" if dist.world_size > 1 else ""
     dist.say(
-        f"training {model_config.layer_sizes} autoencoder on {config.data.label} ({len(train_set)} images, "
+        f"training {model_config.layer_sizes} autoencoder on {run.data.label} ({len(train_set)} images, "
         f"{trainer.batches.loader} loader, {trainer.step_kind} step) on {runtime.name}{processes}, "
         f"{config.precision}"
     )
@@ -231,9 +150,7 @@ def train_locked(args, dist, config: TrainConfig, model_overrides: dict, save_pa
             "once this run saves its first epoch"
         )
     log = (
-        RunLog(
-            log_dir, config, model_config, test_set, args.log_images_every, trainer.history if resume_state else None
-        )
+        RunLog(log_dir, run, test_set, args.log_images_every, trainer.history if resume_state else None)
         if log_dir and dist.is_main
         else None
     )
@@ -269,7 +186,7 @@ def train_locked(args, dist, config: TrainConfig, model_overrides: dict, save_pa
             trainer.history.losses,
             args.plot,
             test_mse,
-            title=f"{config.data.label}, bottleneck {model_config.bottleneck}: training loss",
+            title=f"{run.data.label}, bottleneck {model_config.bottleneck}: training loss",
         )
         print(f"saved loss curve to {args.plot}")
     print(

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..files import atomic_write
-from .arrays import RawSplits
+from .splits import RawSplits
 
 FORMAT_VERSION = 1  # bump whenever decoding or the entry layout changes: old entries then miss
 CACHE_FOLDER_NAME = ".aelab-cache"

@@ -24,6 +24,7 @@ ARRAY_SUFFIXES = (".npz", ".npy")
 CHANNEL_CHOICES = (1, 3)
 DEFAULT_TEST_FRACTION = 0.1
 SPLIT_SEED = 0  # the hold-out of a dataset without a test split is drawn with this seed, always
+NAMED_SIZE = (28, 28)  # every named set's images
 PIXEL_MAX = 255.0  # IDX images are uint8; ToTensor maps them to [0, 1] by this
 PIXEL_RANGE = (0.0, 1.0)
 
@@ -82,6 +83,14 @@ class DataConfig:
     def label(self) -> str:
         """How messages and figures name the data: ``mnist``, or the file or folder's name."""
         return self.dataset if self.named else Path(self.dataset).name
+
+    def known_shape(self) -> tuple[int, int, int] | None:
+        """(channels, height, width) of the images, where it is known before reading them."""
+        if self.named:
+            return (self.channels or 1, *(self.image_size or NAMED_SIZE))
+        if self.image_size and self.channels:
+            return (self.channels, *self.image_size)
+        return None
 
     def to_dict(self) -> dict:
         return {**asdict(self), "image_size": list(self.image_size) if self.image_size else None}

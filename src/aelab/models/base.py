@@ -15,9 +15,13 @@ from .config import ModelConfig
 
 
 class Autoencoder(nn.Module):
-    """Base of every family; ``variational`` says whether it also has a density (``sample``, ELBO)."""
+    """Base of every family; ``variational`` says whether it also has a density (``sample``, ELBO),
+    ``spatial`` whether it reads each image as ``C x H x W`` (so the layout matters, not only the
+    pixel count), ``channels_last`` whether it trains and evaluates faster in that layout."""
 
     variational = False
+    spatial = False
+    channels_last = False
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -65,6 +69,29 @@ class Autoencoder(nn.Module):
         path = torch.lerp(code_a.expand(n_steps, -1), code_b.expand(n_steps, -1), weights[:, None])
         path[0], path[-1] = code_a[0], code_b[0]  # lerp at weight 1 may miss the end code by a bit
         return torch.cat([self.decode(code[None]) for code in path])
+
+    def decoder_layers(self) -> list[nn.Module]:
+        """The modules ``decode_logits`` runs, in order (the explorer's page runs them itself)."""
+        return list(self.decoder)
+
+    def activation_numbers(self) -> int:
+        """Numbers each image leaves behind in a training step: every layer's output, encoder and
+        decoder. Run on a model built on the meta device, it measures any family for free."""
+        counted = []
+        hooks = [
+            m.register_forward_hook(lambda m, i, out: counted.append(out.numel()))
+            for m in self.modules()
+            if next(m.parameters(recurse=False), None) is not None
+        ]
+        probe = next(self.parameters())
+        images = torch.zeros(2, self.config.input_dim, device=probe.device, dtype=probe.dtype)
+        try:  # two images, as a batch norm's training statistics need more than one
+            with torch.no_grad():
+                self.loss(images, images[:, : self.config.output_dim], "mse")
+        finally:
+            for hook in hooks:
+                hook.remove()
+        return sum(counted) // len(images)
 
     def batch_of_one(self, image: torch.Tensor) -> torch.Tensor:
         """One image, however shaped, as a batch of one."""

@@ -10,7 +10,8 @@ import math
 
 from torch import nn
 
-from .config import CONV_KERNEL, CONV_STRIDE, ModelConfig
+from .config import ModelConfig
+from .conv import CONV_KERNEL, CONV_STRIDE
 
 CONV_PADDING = 1  # kernel 4, stride 2, padding 1: each stage halves (or doubles) a side exactly
 

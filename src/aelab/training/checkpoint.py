@@ -21,11 +21,11 @@ import torch
 from ..data.sources import DataConfig
 from ..errors import UserError
 from ..files import atomic_write
-from ..models import families
+from ..models import registry
 from ..models.base import Autoencoder
 from ..models.config import ModelConfig
 from . import validation
-from .validation import CONFIG_KEY, LAB_KEYS  # noqa: F401 - part of this module's interface
+from .validation import CONFIG_KEY
 
 DATA_KEY = "mnist_ae.data"  # where the DataConfig lives in the state dict's _metadata
 
@@ -53,8 +53,8 @@ def save(path: str | Path, model: Autoencoder, run_state: dict | None = None) ->
     if run_state is not None:
         atomic_write(state_path(path), lambda tmp: torch.save({**run_state, "model": dict(weights)}, tmp))
     metadata = {CONFIG_KEY: asdict(model.config)}
-    if run_state is not None and "train_config" in run_state:  # the data it trained on, for other commands
-        metadata[DATA_KEY] = DataConfig.from_dict(run_state["train_config"]).to_dict()
+    if run_state is not None and "config" in run_state:  # the data it trained on, for other commands
+        metadata[DATA_KEY] = dict(run_state["config"]["data"])
     weights._metadata = {"": metadata}
     atomic_write(path, lambda tmp: torch.save(weights, tmp))
 
@@ -110,7 +110,7 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> Autoenco
         return load_folder(path, device)
     state = safe_load(path)
     config = config_from_weights(state, path)  # its tensors are now known to fit
-    model = families.CLASSES[config.family](config)
+    model = registry.build(config, initialize=False)
     model.load_state_dict(state)
     return model.to(device).eval()
 
@@ -127,6 +127,16 @@ def load_run_state(path: str | Path) -> dict:
     if not isinstance(state, dict) or "epoch" not in state:
         raise UserError(f"{run_path} is not a run state written by train.py")
     return state
+
+
+def training_settings(state) -> dict | None:
+    """The training settings and recipe a loaded run state records, as one dict, from the nested
+    config or from a run state of before it; None when it records none."""
+    saved = state.get("config") if isinstance(state, dict) else None
+    if isinstance(saved, dict) and isinstance(saved.get("train"), dict):
+        return {**saved["train"], "recipe": saved.get("recipe", "lab")}
+    train = state.get("train_config") if isinstance(state, dict) else None
+    return dict(train) if isinstance(train, dict) else None
 
 
 def saved_data_config(path: str | Path) -> DataConfig | None:

@@ -1,18 +1,22 @@
-"""One training run's settings as a dataclass, and the named recipes laid over them.
+"""One run's settings: the model's, the data's and the training's, as one nested config.
 
-The dataclass defaults *are* the lab's recipe (its report: Adam 1e-3, weight decay 1e-5,
-``ReduceLROnPlateau``, MSE, batch 2048), so ``--recipe lab`` adds nothing to them. No torch
-here: the command line reads these choices before any heavy import.
+:class:`RunConfig` is built once (from the command line, or from Python with
+:meth:`RunConfig.create`), saved whole in the run state beside the weights and read back whole,
+so a checkpoint rebuilds its run by itself. :class:`TrainConfig`'s defaults *are* the lab's
+recipe (its report: Adam 1e-3, weight decay 1e-5, ``ReduceLROnPlateau``, MSE, batch 2048); a
+family's named recipes (:mod:`aelab.models.registry`) are what they change. No torch here: the
+command line reads these choices before any heavy import.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
-from ..data.sources import DEFAULT_TEST_FRACTION, DataConfig
+from ..data.sources import DataConfig
 from ..errors import UserError
-from ..models.config import FAMILIES, VARIATIONAL, ModelConfig
+from ..models import registry
+from ..models.config import DEFAULT_FAMILY, ModelConfig
 
 LOADERS = ("auto", "memory", "stream")
 # elbo: a VAE's negative ELBO, its reconstruction term set by the model's likelihood.
@@ -20,14 +24,17 @@ LOSSES = ("mse", "bce", "elbo")
 SCHEDULES = ("plateau", "onecycle")
 PRECISIONS = ("fp32", "bf16", "tf32")
 DEVICES = ("auto", "cpu", "cuda")
-# fused: the hand-derived step (fused_step.py); autograd: the plain loop's step (plain_loop.py);
-# auto: fused, unless --compile or several processes need autograd's hooks.
+# fused: the family's hand-derived step; autograd: the plain loop's step (plain_loop.py);
+# auto: fused where the family has one, unless --compile or several processes need autograd's hooks.
 STEPS = ("auto", "fused", "autograd")
+RECIPE_NAMES = registry.RECIPE_NAMES
+# What a run state from before the nested config held in its training config.
+EARLIER_DATA_FIELDS = ("dataset", "image_size", "channels", "test_fraction")
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
-    """One training run; the defaults are the lab's recipe."""
+    """How a run trains; the defaults are the lab's recipe."""
 
     epochs: int = 50
     batch_size: int = 2048
@@ -41,14 +48,9 @@ class TrainConfig:
     # chance, inputs and targets alike: the data a Bernoulli VAE's likelihood is defined on.
     binarize: bool = False
     seed: int | None = None
-    dataset: str = "mnist"  # a named set, or the absolute path of a folder, .npz or .npy
-    image_size: tuple[int, int] | None = None
-    channels: int | None = None
-    test_fraction: float = DEFAULT_TEST_FRACTION
     loader: str = "auto"
     precision: str = "fp32"
     step: str = "auto"
-    recipe: str = "lab"  # the preset the options came from, for the record
 
     def __post_init__(self):
         for name in ("epochs", "batch_size"):
@@ -65,7 +67,6 @@ class TrainConfig:
         for name in ("clip_noise", "binarize"):
             if not isinstance(getattr(self, name), bool):
                 raise UserError(f"{name.replace('_', ' ')} must be true or false, got {getattr(self, name)!r}")
-        self.image_size = self.data.image_size  # DataConfig checks the data settings and makes a tuple
         for name, allowed in (
             ("loss", LOSSES),
             ("schedule", SCHEDULES),
@@ -76,111 +77,127 @@ class TrainConfig:
             if getattr(self, name) not in allowed:
                 raise UserError(f"unknown {name} {getattr(self, name)!r}; choose one of: {', '.join(allowed)}")
 
-    @property
-    def data(self) -> DataConfig:
-        return DataConfig(
-            dataset=self.dataset, image_size=self.image_size, channels=self.channels, test_fraction=self.test_fraction
-        )
-
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 
 
-# Each recipe is what it changes from the defaults of TrainConfig and ModelConfig, per family.
-# "lab" is the lab's recipe for the autoencoders and pytorch/examples' for the VAEs; "best" is
-# tuned here (docs/recipes.md).
-RECIPE_NAMES = ("lab", "best")
-VAE_TUTORIAL = dict(loss="elbo", hidden=400, bottleneck=20, batch_size=128, weight_decay=0.0, binarize=True)
-VAE_BEST = dict(
-    loss="elbo",
-    hidden=512,
-    depth=2,
-    bottleneck=32,
-    schedule="onecycle",
-    lr=2e-3,
-    batch_size=128,
-    weight_decay=0.0,
-    binarize=True,
-)
-RECIPES = {
-    "mlp": {
-        "lab": {},
-        # A linear code uses every bottleneck unit (a ReLU code lets units die), BCE on the logits
-        # gives stronger gradients on near-0/1 pixels than MSE through a sigmoid, and a one-cycle
-        # schedule at a smaller batch takes more, better-annealed steps in the same epochs. So
-        # trained, the model fits the training split better than the test split; a little input
-        # noise (clean targets) narrows that gap, where weight decay only underfits.
-        "best": dict(
-            code_activation="none",
-            loss="bce",
-            schedule="onecycle",
-            lr=1e-2,
-            weight_decay=0.0,
-            batch_size=256,
-            train_noise=0.1,
-        ),
-    },
-    "conv": {
-        "lab": dict(family="conv"),
-        # The MLP's best recipe, at the smaller peak learning rate convolutions train at.
-        "best": dict(
-            family="conv",
-            code_activation="none",
-            loss="bce",
-            schedule="onecycle",
-            lr=3e-3,
-            weight_decay=0.0,
-            batch_size=256,
-            train_noise=0.1,
-        ),
-    },
-    # pytorch/examples' vae: 784-400-20, Adam 1e-3 at batch 128, on dynamically binarised images.
-    "vae": {"lab": dict(family="vae", **VAE_TUTORIAL), "best": dict(family="vae", **VAE_BEST)},
-    "conv-vae": {"lab": dict(family="conv-vae", **VAE_TUTORIAL), "best": dict(family="conv-vae", **VAE_BEST)},
-}
 TRAIN_FIELDS = frozenset(f.name for f in fields(TrainConfig))
-MODEL_FIELDS = frozenset(f.name for f in fields(ModelConfig))
+DATA_FIELDS = frozenset(f.name for f in fields(DataConfig))
 
 
 @dataclass(frozen=True)
-class Recipe:
-    """A recipe with the command's overrides laid over it: fields for each of the two configs."""
+class RunConfig:
+    """A whole run: the model, the data it trains on, how it trains, and the recipe named.
 
-    name: str
-    train: dict
-    model: dict
+    Example::
 
+        >>> run = RunConfig.create(family="vae", recipe="lab", epochs=10)
+        >>> run.model.layer_sizes, run.train.batch_size, run.data.dataset
+        ('vae 784-400-20', 128, 'mnist')
+    """
 
-def resolve(recipe: str, family: str = "mlp", **overrides) -> Recipe:
-    """``family``'s ``recipe`` with every override that is not None laid over it."""
-    if family not in FAMILIES:
-        raise UserError(f"unknown model {family!r}; choose one of: {', '.join(FAMILIES)}")
-    if recipe not in RECIPE_NAMES:
-        raise UserError(f"unknown recipe {recipe!r}; choose one of: {', '.join(RECIPE_NAMES)}")
-    settings = {**RECIPES[family][recipe], **{k: v for k, v in overrides.items() if v is not None}}
-    unknown = sorted(set(settings) - TRAIN_FIELDS - MODEL_FIELDS)
-    if unknown:
-        raise ValueError(f"not a training or model setting: {', '.join(unknown)}")
-    loss = settings.get("loss", "mse")
-    if family in VARIATIONAL and loss != "elbo":
-        raise UserError(
-            f"a {family} model trains on its negative ELBO, not --loss {loss}; "
-            "choose its decoder's distribution with --likelihood instead"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    recipe: str = "lab"  # the preset the settings came from, for the record
+
+    @classmethod
+    def create(
+        cls,
+        family: str = DEFAULT_FAMILY,
+        recipe: str = "lab",
+        image_shape=None,
+        data: DataConfig | None = None,
+        **settings,
+    ) -> RunConfig:
+        """``family``'s ``recipe`` with ``settings`` laid over it. Each setting goes to the config
+        with a field of its name; one that is None is left out (a flag not given).
+
+        ``image_shape`` (channels, height, width) sizes the model's input; by default the data's
+        own, where it is known before reading it (the named sets). ``data`` is the data config
+        to start from (the data's own settings lie over it).
+        """
+        data, train, model_settings = settle(family, recipe, data, settings)
+        shape = tuple(image_shape) if image_shape is not None else data.known_shape()
+        if shape is None:
+            raise UserError(
+                f"the shape of the images in {data.label} is known once they are read; "
+                "pass image_shape (channels, height, width), or load the data first"
+            )
+        return cls(model=model_for(family, shape, model_settings), data=data, train=train, recipe=recipe)
+
+    def for_images(self, image_shape) -> RunConfig:
+        """This run with its model sized for images of ``image_shape``."""
+        overrides = {f.name: getattr(self.model, f.name) for f in fields(self.model)}
+        return replace(self, model=model_for(self.model.family, tuple(image_shape), overrides))
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model.to_dict(),
+            "data": self.data.to_dict(),
+            "train": asdict(self.train),
+            "recipe": self.recipe,
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict) -> RunConfig:
+        """A saved run config (``to_dict``'s); or a whole run state from before the nested config,
+        whose training config held the data's fields and the recipe."""
+        if "train_config" not in values:
+            return cls(
+                model=ModelConfig.from_dict(values["model"]),
+                data=DataConfig.from_dict(values["data"]),
+                train=TrainConfig.from_dict(values["train"]),
+                recipe=values.get("recipe", "lab"),
+            )
+        train = values["train_config"]
+        return cls(
+            model=ModelConfig.from_dict(values["model_config"]),
+            data=DataConfig.from_dict({k: train[k] for k in EARLIER_DATA_FIELDS if k in train}),
+            train=TrainConfig.from_dict(train),
+            recipe=train.get("recipe", "lab"),
         )
-    if family not in VARIATIONAL and loss == "elbo":
-        raise UserError("--loss elbo is a VAE's loss; use --model vae or conv-vae, or --loss mse or bce")
-    if family in VARIATIONAL and overrides.get("code_activation") == "relu":
-        raise UserError("a VAE's code is its posterior mean, which takes no activation; drop --code-activation")
-    variational_only = [f"--{name}" for name in ("likelihood", "beta") if overrides.get(name) is not None]
-    if family not in VARIATIONAL and variational_only:
+
+
+def settle(family: str, recipe: str, data: DataConfig | None, settings: dict) -> tuple[DataConfig, TrainConfig, dict]:
+    """Every check of a run's settings that needs no image shape; the data and training configs
+    and the model's settings. :meth:`RunConfig.create` calls it, and the command line calls it
+    before reading any data, so a wrong flag stops the run at once."""
+    chosen = registry.get(family)
+    if recipe not in chosen.recipes:
+        raise UserError(f"unknown recipe {recipe!r}; choose one of: {', '.join(chosen.recipes)}")
+    given = {k: v for k, v in settings.items() if v is not None}
+    merged = {**chosen.recipes[recipe], **given}
+    model_fields = {f.name for f in fields(chosen.config)} - {"family", "input_dim", "output_dim", "image_shape"}
+    misplaced = sorted(set(merged) - model_fields - TRAIN_FIELDS - DATA_FIELDS)
+    for name in misplaced:
+        owners = [f.name for f in registry.families() if name in {g.name for g in fields(f.config)}]
+        if owners:
+            raise UserError(
+                f"--{name.replace('_', '-')} does not apply to a {family} model; drop it or use "
+                f"--model {' or '.join(owners)}"
+            )
+        raise UserError(f"{name!r} is not a setting of the model, the data or the training")
+    data = DataConfig(**{**asdict(data or DataConfig()), **{k: v for k, v in merged.items() if k in DATA_FIELDS}})
+    train = TrainConfig(**{k: v for k, v in merged.items() if k in TRAIN_FIELDS})
+    if train.loss not in chosen.losses:
+        takes = [f.name for f in registry.families() if train.loss in f.losses]
         raise UserError(
-            f"{' and '.join(variational_only)} set a VAE's decoder and KL weight; a {family} model "
-            "has neither: drop them or use --model vae or conv-vae"
+            f"a {family} model trains on {chosen.loss_hint or ' or '.join(chosen.losses)}, not --loss {train.loss}"
+            + (f" (that is the loss of {', '.join(takes)})" if takes else "")
         )
-    return Recipe(
-        name=recipe,
-        train={k: v for k, v in settings.items() if k in TRAIN_FIELDS},
-        model={k: v for k, v in settings.items() if k in MODEL_FIELDS},
-    )
+    return data, train, {k: v for k, v in merged.items() if k in model_fields}
+
+
+def model_for(family: str, image_shape: tuple, settings: dict) -> ModelConfig:
+    """``family``'s config for images of ``image_shape``: as many inputs and outputs as they have pixels."""
+    pixels = math.prod(image_shape)
+    values = {**settings, "family": family, "input_dim": pixels, "output_dim": pixels, "image_shape": image_shape}
+    try:
+        return ModelConfig(**values)
+    except (TypeError, ValueError) as err:  # a shape these images cannot take (a conv's strides, say)
+        channels, height, width = image_shape
+        size = f"{height}x{width}" + (" colour" if channels == 3 else "")
+        raise UserError(f"cannot build a {family} model for {size} images: {err}") from None

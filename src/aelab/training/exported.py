@@ -21,7 +21,7 @@ from torch import nn
 from ..data.sources import DataConfig
 from ..errors import UserError
 from ..files import DEFAULT_FILE_MODE, current_umask
-from ..models import families
+from ..models import registry
 from ..models.base import Autoencoder
 from . import validation
 
@@ -191,7 +191,7 @@ def load_folder(folder: str | Path, device: torch.device | str = "cpu") -> Autoe
         validation.check_model_weights(weights, model_config, f"its {CONFIG_FILE}")
     except validation.Invalid as err:
         raise UserError(f"{weights_path} does not match {CONFIG_FILE}: {err}; export the model again") from None
-    model = families.CLASSES[model_config.family](model_config)
+    model = registry.build(model_config, initialize=False)
     model.load_state_dict(weights)
     return model.to(device).eval()
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..models.mlp import MLPAutoencoder
+from ..models.mlp.model import MLPAutoencoder
 from .fused_ops import HandWrittenStep, sigmoid_backward_
 
 
@@ -46,6 +46,24 @@ class FusedStep(HandWrittenStep):
         self.loss = loss
         self.layers = (model.fc1, model.fc2, model.fc3, model.fc4)
         self.relus = (True, model.config.code_activation == "relu", True, False)
+
+    @staticmethod
+    def unsupported(model_config, config) -> str | None:
+        """What of this run the step cannot train, as a phrase; None: all of it."""
+        return None
+
+    @classmethod
+    def for_run(cls, model: MLPAutoencoder, config) -> FusedStep:
+        return cls(
+            model,
+            config.lr,
+            config.weight_decay,
+            config.loss,
+            config.train_noise,
+            config.precision,
+            config.clip_noise,
+            config.binarize,
+        )
 
     def _weights(self):
         """Each layer's (weight, bias) in the compute dtype: bf16 copies of the fp32 masters."""

@@ -27,7 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models.vae import GAUSSIAN_STD, HALF_LOG_2PI, VariationalAutoencoder
+from ..models.conv import ConvConfig
+from ..models.vae.model import GAUSSIAN_STD, HALF_LOG_2PI, VariationalAutoencoder
 from .fused_ops import HandWrittenStep, sigmoid_backward_
 
 
@@ -55,12 +56,25 @@ class FusedVAEStep(HandWrittenStep):
         clip_noise: bool = False,
         binarize: bool = False,
     ):
-        if model.config.convolutional:
+        if model.channels_last:
             raise ValueError("the fused VAE step trains MLP bodies; a conv-vae trains with the autograd step")
         super().__init__(model, lr, weight_decay, train_noise, clip_noise, binarize)
         self.encoder, self.encoder_relus = linear_layers(model.encoder)
         self.decoder, self.decoder_relus = linear_layers(model.decoder)
         self.codes, self.beta, self.likelihood = model.config.bottleneck, model.config.beta, model.config.likelihood
+
+    @staticmethod
+    def unsupported(model_config, config) -> str | None:
+        """What of this run the step cannot train, as a phrase; None: all of it."""
+        if isinstance(model_config, ConvConfig):
+            return f"a {model_config.family} model"
+        if config.precision == "bf16":
+            return f"a {model_config.family} model in bf16"
+        return None
+
+    @classmethod
+    def for_run(cls, model: VariationalAutoencoder, config) -> FusedVAEStep:
+        return cls(model, config.lr, config.weight_decay, config.train_noise, config.clip_noise, config.binarize)
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:

@@ -56,10 +56,10 @@ def check_folder(folder: str | Path, resume: bool) -> Path:
     return folder
 
 
-def hparams_of(train_config, model_config) -> dict:
-    """Both configs as one flat dict of the scalar types TensorBoard's hparams take."""
-    flat = {}
-    for prefix, config in (("train", train_config), ("model", model_config)):
+def hparams_of(run) -> dict:
+    """The run config as one flat dict of the scalar types TensorBoard's hparams take."""
+    flat = {"recipe": run.recipe}
+    for prefix, config in (("train", run.train), ("model", run.model), ("data", run.data)):
         for name, value in asdict(config).items():
             if isinstance(value, (tuple, list)):  # image shapes and channel lists
                 value = ",".join(map(str, value))
@@ -75,16 +75,16 @@ class RunLog:
     rewritten with the epochs the checkpoint holds, so no epoch appears twice in either.
     """
 
-    def __init__(self, folder: Path, train_config, model_config, test_set, images_every: int, history=None):
+    def __init__(self, folder: Path, run, test_set, images_every: int, history=None):
         import torch
 
-        self.folder, self.config, self.images_every = Path(folder), train_config, images_every
+        self.folder, self.config, self.images_every = Path(folder), run.train, images_every
         resumed_epoch = len(history.losses) if history is not None else 0
         self.folder.mkdir(exist_ok=True)
         # TensorBoard drops the folder's events from this step on: those of epochs the checkpoint lost.
         purge_step = resumed_epoch + 1 if history is not None else None
         self.writer = summary_writer_class()(str(self.folder), purge_step=purge_step)
-        self.write_hparams(hparams_of(train_config, model_config))
+        self.write_hparams(hparams_of(run))
         samples = test_set.images[:SAMPLE_COUNT]
         self.samples = samples.reshape(len(samples), -1).to(torch.float32) / PIXEL_MAX
         self.csv_path = self.folder / CSV_NAME

@@ -1,19 +1,21 @@
-"""The whole training method in one screen, written as the lab and pytorch/examples write it.
+"""The training loop that runs, in one screen, written as the lab and pytorch/examples write it.
 
-Read this first. Each epoch shuffles the images, and each batch is a forward pass, a loss, a
-``zero_grad``/``backward``/``step`` and nothing else; the schedule steps once per epoch on
-the epoch's loss (the lab's ``ReduceLROnPlateau``) or once per batch (one-cycle).
+Read this first. :func:`run_epoch` is every epoch of every run the :class:`~.trainer.Trainer`
+trains: ``model.train()``, then for each batch ``loss = step(images)``, then the schedule, once
+per batch (one-cycle) or once per epoch on the epoch's mean loss (the lab's ``ReduceLROnPlateau``).
+:class:`AutogradStep` is that step spelled out: the inputs, the loss, ``optimizer.zero_grad()``,
+``loss.backward()``, ``optimizer.step()``.
 
-Everything else in :mod:`aelab.training` runs this same method faster or more safely.
-The :class:`~.trainer.Trainer` runs :class:`AutogradStep` under ``train.py --step autograd``
-(and under torchrun or ``--compile``); its default steps, :mod:`.fused_step` for the MLP and
-:mod:`.fused_vae_step` for the MLP VAE, compute the same gradients by hand and are tested
-against it (``tests/test_plain_loop.py``, ``tests/test_fused_vae_step.py``).
+The faster steps are objects with the same ``step(images) -> loss`` call, so the loop does not
+change with them: :mod:`.fused_step` (the MLP) and :mod:`.fused_vae_step` (the MLP VAE) compute
+the same gradients and Adam update by hand, and :mod:`.cuda_graph` replays such a step from CUDA
+graphs on a GPU. ``train.py --step autograd`` (and torchrun, ``--compile`` and the families with
+no hand-derived step) runs :class:`AutogradStep`, bit for bit the lab's loop; the tests hold
+each step to a lab-style loop written out beside them (``tests/test_plain_loop.py``).
 """
 
 from __future__ import annotations
 
-import math
 from contextlib import nullcontext
 
 import torch
@@ -73,32 +75,23 @@ class AutogradStep:
         return loss.detach()
 
 
-def shuffled_batches(images: torch.Tensor, batch_size: int, generator: torch.Generator):
-    """A new random order each epoch, cut into batches; the last one may be short."""
-    order = torch.randperm(len(images), generator=generator, device=generator.device)
-    return [images[indices] for indices in order.split(batch_size)]
+def run_epoch(model: nn.Module, batches, step, scheduler, per_batch_schedule: bool, mean_over_processes=None) -> float:
+    """One pass over ``batches`` (an iterable with a length): the epoch's mean loss.
 
-
-def train_plain(
-    model: Autoencoder, images: torch.Tensor, config: TrainConfig, generator: torch.Generator, on_epoch_end=None
-) -> list[float]:
-    """Train ``model`` on ``images`` (``N x pixels`` in [0, 1]) for ``config.epochs``; the
-    epochs' mean losses. ``on_epoch_end(epoch, loss)`` runs after each epoch."""
-    optimizer = make_optimizer(model, config)
-    scheduler = make_scheduler(optimizer, config, steps_per_epoch=math.ceil(len(images) / config.batch_size))
-    step = AutogradStep(TrainingLoss(model, config.loss), optimizer, config)
-    losses = []
-    for epoch in range(1, config.epochs + 1):
-        model.train()
-        batches = shuffled_batches(images, config.batch_size, generator)
-        loss_train = 0.0
-        for batch in batches:
-            loss_train += step(batch).item()
-            if config.schedule == "onecycle":
-                scheduler.step()
-        losses.append(loss_train / len(batches))
-        if config.schedule == "plateau":
-            scheduler.step(losses[-1])
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, losses[-1])
-    return losses
+    The losses add up on the device, so reading the mean is the epoch's only host sync.
+    ``mean_over_processes`` averages the sum over torchrun's processes first, so that every
+    process steps its schedule on the same number.
+    """
+    model.train()
+    loss_train = torch.zeros((), device=next(model.parameters()).device)
+    for images in batches:
+        loss = step(images)
+        loss_train += loss  # not loss.item(): that would wait for the GPU after every batch
+        if per_batch_schedule:
+            scheduler.step()
+    if mean_over_processes is not None:
+        loss_train = mean_over_processes(loss_train)
+    mean_loss = (loss_train / len(batches)).item()
+    if not per_batch_schedule:  # the lab's ReduceLROnPlateau, on the epoch's loss
+        scheduler.step(mean_loss)
+    return mean_loss

@@ -11,16 +11,16 @@ from __future__ import annotations
 from dataclasses import fields
 from pathlib import Path
 
+from ..data.sources import DataConfig
 from ..errors import UserError
 from ..models.base import Autoencoder
 from ..models.config import ModelConfig
 from . import checkpoint, run_validation, validation
-from .config import TrainConfig
+from .config import RunConfig
 from .trainer import Trainer
 
 # Settings that shape the optimizer, the schedule or the data order; -e may grow (see below).
 MUST_MATCH = (
-    "recipe",
     "batch_size",
     "lr",
     "weight_decay",
@@ -29,10 +29,6 @@ MUST_MATCH = (
     "train_noise",
     "clip_noise",
     "binarize",
-    "dataset",
-    "image_size",
-    "channels",
-    "test_fraction",
     "loader",
     "precision",
     "step",
@@ -47,50 +43,62 @@ def damaged(path: Path, detail: str) -> UserError:
     )
 
 
-def load(path: Path, config: TrainConfig) -> dict:
+def load(path: Path, run: RunConfig) -> dict:
     """The run state saved beside ``path``, checked whole (:func:`.run_validation.run_state`: weights,
-    optimizer, schedule, generators) and against this command's ``config``, before anything is built."""
+    optimizer, schedule, generators) and against this command's ``run``, before anything is built."""
     state = checkpoint.load_run_state(path)
     try:
         saved = run_validation.run_state(state)
     except validation.Invalid as err:
         raise damaged(path, str(err)) from None
-    epoch = state["epoch"]
+    if saved.recipe != run.recipe:
+        refuse("--recipe", run.recipe, saved.recipe)
     for name in MUST_MATCH:
-        was, now = getattr(saved, name), getattr(config, name)
+        was, now = getattr(saved.train, name), getattr(run.train, name)
         if was != now:
-            flag = "--" + name.replace("_", "-")
-            if isinstance(was, bool):  # an on/off flag
-                raise UserError(
-                    f"cannot resume: the saved run was trained {'with' if was else 'without'} "
-                    f"{flag}; {'add' if was else 'drop'} it or start a new run"
-                )
-            raise UserError(
-                f"cannot resume: {flag} {now} differs from the saved run's {was}; pass {flag} {was} or start a new run"
-            )
-    if config.schedule == "onecycle" and config.epochs != saved.epochs:
+            refuse("--" + name.replace("_", "-"), now, was)
+    if saved.data != run.data:
+        changed = [f.name for f in fields(DataConfig) if getattr(saved.data, f.name) != getattr(run.data, f.name)]
         raise UserError(
-            f"cannot resume: a onecycle schedule is laid out over its {saved.epochs} epochs; pass -e {saved.epochs}"
+            f"cannot resume: the saved run trained on {saved.data.label} "
+            f"({', '.join(f'{n} {getattr(saved.data, n)}' for n in changed)}); pass its "
+            f"{' and '.join('--' + n.replace('_', '-') for n in changed)} or start a new run"
         )
-    if config.epochs < epoch:
+    check_model(path, saved.model, run.model)
+    epoch = state["epoch"]
+    if run.train.schedule == "onecycle" and run.train.epochs != saved.train.epochs:
+        raise UserError(
+            f"cannot resume: a onecycle schedule is laid out over its {saved.train.epochs} epochs; "
+            f"pass -e {saved.train.epochs}"
+        )
+    if run.train.epochs < epoch:
         raise UserError(f"cannot resume: {path} has trained {epoch} epochs already; pass -e {epoch} or more")
     return state
 
 
-def load_weights(model: Autoencoder, state: dict, path: Path) -> None:
-    """Put the saved weights into ``model``, which the command's flags shaped."""
-    try:
-        saved = ModelConfig(**{f.name: state["model_config"][f.name] for f in fields(ModelConfig)})
-    except (KeyError, TypeError, ValueError) as err:
-        raise damaged(path, f"model config: {err}") from None
-    if saved != model.config:
-        changed = [f.name for f in fields(ModelConfig) if getattr(saved, f.name) != getattr(model.config, f.name)]
+def refuse(flag: str, now, was) -> None:
+    if isinstance(was, bool):  # an on/off flag
+        raise UserError(
+            f"cannot resume: the saved run was trained {'with' if was else 'without'} "
+            f"{flag}; {'add' if was else 'drop'} it or start a new run"
+        )
+    raise UserError(
+        f"cannot resume: {flag} {now} differs from the saved run's {was}; pass {flag} {was} or start a new run"
+    )
+
+
+def check_model(path: Path, saved: ModelConfig, now: ModelConfig) -> None:
+    if saved != now:
+        changed = [f.name for f in fields(saved) if getattr(saved, f.name) != getattr(now, f.name, None)]
         raise UserError(
             f"cannot resume: {path} holds a {saved.layer_sizes} model with a {saved.code_activation} "
             f"code and this command builds another ({', '.join(changed)} differ); pass the original "
-            "run's --model, -z, --hidden, --depth, --conv-channels, --code-activation, --likelihood "
-            "and --beta"
+            "run's --model and model flags (see train --help)"
         )
+
+
+def load_weights(model: Autoencoder, state: dict, path: Path) -> None:
+    """Put the saved weights into ``model``, which the command's flags shaped."""
     try:
         model.load_state_dict(state["model"])
     except (RuntimeError, KeyError, TypeError) as err:

@@ -10,32 +10,18 @@ from pathlib import Path
 
 import torch
 
-from ..data.images import ImageSet, describe_size
+from ..data.images import ImageSet
 from ..errors import UserError
-from ..models import families
+from ..models import registry
 from ..models.base import Autoencoder
 from ..models.config import ModelConfig
 from . import checkpoint, resume
 from .batches import make_batches, use_memory_loader
-from .config import TrainConfig
+from .config import RunConfig
 from .distributed import SingleProcess
 from .interrupts import SignalGuard
 from .runtime import Runtime
 from .trainer import Trainer
-
-
-def model_config_for(images: ImageSet, overrides: dict) -> ModelConfig:
-    """The model for ``images``: as many inputs and outputs as they have pixels."""
-    try:
-        return ModelConfig(
-            input_dim=images.n_pixels, output_dim=images.n_pixels, image_shape=images.image_shape, **overrides
-        )
-    except ValueError as err:  # a shape these images cannot take (a conv's strides, say)
-        raise UserError(
-            f"cannot build a {overrides.get('family', 'mlp')} model "
-            f"for {describe_size(images.image_shape)} images: {err}"
-        ) from None
-
 
 PREVIOUS_SUFFIX = ".prev"
 FLOAT_BYTES = 4
@@ -71,20 +57,19 @@ def available_memory(runtime: Runtime) -> int | None:
         return None
 
 
-def check_memory(model_config: ModelConfig, config: TrainConfig, train_set: ImageSet, runtime: Runtime) -> None:
-    """Refuse, before allocating, a run whose model, batches and data cannot fit in memory."""
-    c = model_config
+def check_memory(run: RunConfig, train_set: ImageSet, runtime: Runtime) -> None:
+    """Refuse, before allocating, a run whose model, batches and data cannot fit in memory. The
+    model is measured on the meta device: its parameters, and each layer's output per image."""
+    config = run.train
     batch = min(config.batch_size, len(train_set))
-    # Per image: the input, both sides' hidden layers, the code and the output, and each conv stage's maps.
-    _, height, width = c.image_shape
-    stages = (
-        sum(channels * height * width // 4 ** (i + 1) for i, channels in enumerate(c.conv_channels))
-        if c.convolutional
-        else 0
-    )
-    activations = batch * (c.input_dim + 2 * c.depth * c.hidden + 2 * c.bottleneck + c.output_dim + 2 * stages)
+    try:
+        probe = registry.on_meta(run.model)
+        parameters, per_image = sum(p.numel() for p in probe.parameters()), probe.activation_numbers()
+    except (RuntimeError, OverflowError, ValueError, TypeError) as err:  # sizes no layer can take
+        raise UserError(f"cannot build a {run.model.layer_sizes} model: {str(err).splitlines()[0][:120]}") from None
+    activations = batch * (run.model.input_dim + per_image)
     data = len(train_set) * train_set.n_pixels if use_memory_loader(config, len(train_set), train_set.n_pixels) else 0
-    needed = FLOAT_BYTES * (PARAMETER_COPIES * c.parameter_count + ACTIVATION_COPIES * activations + data)
+    needed = FLOAT_BYTES * (PARAMETER_COPIES * parameters + ACTIVATION_COPIES * activations + data)
     free = available_memory(runtime)
     if free is not None and needed > free:
         raise UserError(
@@ -96,7 +81,7 @@ def check_memory(model_config: ModelConfig, config: TrainConfig, train_set: Imag
 
 def build_model(config: ModelConfig) -> Autoencoder:
     try:
-        return families.build(config)
+        return registry.build(config)
     except (RuntimeError, MemoryError):  # the allocator's way of saying the layers do not fit
         raise UserError(
             f"not enough memory for a {config.layer_sizes} model; choose a smaller --hidden or -z"
@@ -104,25 +89,31 @@ def build_model(config: ModelConfig) -> Autoencoder:
 
 
 def build_trainer(
-    model_config: ModelConfig,
-    config: TrainConfig,
+    run: RunConfig,
     train_set: ImageSet,
     runtime: Runtime,
     dist: SingleProcess | None = None,
     resume_state: dict | None = None,
     save_path: Path | None = None,
 ) -> Trainer:
-    """A new run (the lab's initialisation), or the saved one continued when ``resume_state`` is given."""
+    """A new run (the family's initialisation), or the saved one continued when ``resume_state`` is given.
+
+    Example::
+
+        run = RunConfig.create(epochs=1).for_images(train_set.image_shape)
+        history = build_trainer(run, train_set, make_runtime()).fit()
+    """
     dist = dist if dist is not None else SingleProcess()
-    if config.seed is not None:
+    if run.train.seed is not None:
         # Rank 0 draws what a single process would (DDP copies its initial weights to the
         # others); the other ranks get noise streams of their own.
-        torch.manual_seed(config.seed + dist.rank)
-    model = build_model(model_config)
+        torch.manual_seed(run.train.seed + dist.rank)
+    model = build_model(run.model)
     if resume_state is not None:
         resume.load_weights(model, resume_state, save_path)
     runtime.place(model)
-    trainer = Trainer(model, config, runtime, dist.shard(make_batches(train_set, config, runtime.device)), dist)
+    batches = dist.shard(make_batches(train_set, run.train, runtime.device))
+    trainer = Trainer(model, run, runtime, batches, dist)
     if resume_state is not None:
         resume.restore(trainer, resume_state, save_path)
     return trainer

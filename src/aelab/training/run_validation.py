@@ -10,9 +10,11 @@ import math
 
 import torch
 
+from ..data.sources import DataConfig
 from ..errors import UserError
+from ..models import registry
 from ..models.config import ModelConfig
-from .config import TrainConfig
+from .config import EARLIER_DATA_FIELDS, RECIPE_NAMES, RunConfig, TrainConfig
 from .validation import (
     Invalid,
     check_finite,
@@ -21,34 +23,26 @@ from .validation import (
     dims,
     finite,
     model_config,
-    parameter_shapes,
     short,
     show,
 )
 
-STATE_TYPES = {
-    "epoch": int,
-    "history": dict,
-    "optimizer": dict,
-    "scheduler": dict,
-    "rng": list,
-    "model": dict,
-    "model_config": dict,
-    "train_config": dict,
-}
+STATE_TYPES = {"epoch": int, "history": dict, "optimizer": dict, "scheduler": dict, "rng": list, "model": dict}
 HISTORY_KEYS = ("losses", "lrs", "seconds")
 ADAM_STATE = ("step", "exp_avg", "exp_avg_sq")
 FIXED = ("betas", "eps", "weight_decay", "initial_lr", "max_lr", "min_lr")  # Adam's settings but lr
 FREE = ("params", "foreach", "fused")  # checked apart: torch's choice of kernel is true, false or None
 
 
-def run_state(state: dict) -> TrainConfig:
-    """A run state (``MLP.8.pth.state``) as :meth:`.Trainer.run_state` writes it; its TrainConfig."""
+def run_state(state: dict) -> RunConfig:
+    """A run state (``MLP.8.pth.state``) as :meth:`.Trainer.run_state` writes it; its RunConfig."""
     for key, kind in STATE_TYPES.items():
         if not isinstance(state.get(key), kind) or isinstance(state.get(key), bool):
             raise Invalid(f"no valid {key!r}")
+    model_values, train_values, data_values, recipe = saved_configs(state)
     try:  # a new run's optimizer and schedule, built from the saved settings, model the saved ones
-        train = TrainConfig.from_dict(state["train_config"])
+        train = TrainConfig.from_dict(train_values)
+        data = DataConfig.from_dict(data_values)
         group, schedule = fresh_states(train)
     except (TypeError, ValueError, ArithmeticError, UserError) as err:
         raise Invalid(f"training config: {short(str(err) or type(err).__name__, 120)}") from None
@@ -57,11 +51,29 @@ def run_state(state: dict) -> TrainConfig:
         raise Invalid(f"unknown device {show(state.get('device'))}")
     check_rng(state["rng"], state.get("device", "cpu"))
     config = check_model_weights(
-        state["model"], model_config(state["model_config"], "model config", require_all=True), "its model config"
+        state["model"], model_config(model_values, "model config", require_all=True), "its model config"
     )
     check_optimizer(state["optimizer"], config, group)
     check_scheduler(state["scheduler"], train, schedule, state["epoch"])
-    return train
+    return RunConfig(model=config, data=data, train=train, recipe=recipe)
+
+
+def saved_configs(state: dict) -> tuple[dict, dict, dict, str]:
+    """The model's, training's and data's settings and the recipe, from the nested config, or from
+    a run state of before it (a training config holding the data's fields and the recipe)."""
+    if "config" in state:
+        saved = state["config"]
+        if not isinstance(saved, dict) or not all(isinstance(saved.get(k), dict) for k in ("model", "train", "data")):
+            raise Invalid("its config is not the model, data and train settings train.py saves")
+        model, train, data, recipe = saved["model"], saved["train"], saved["data"], saved.get("recipe", "lab")
+    else:
+        model, train = state.get("model_config"), state.get("train_config")
+        if not isinstance(model, dict) or not isinstance(train, dict):
+            raise Invalid("no valid 'config'")
+        data, recipe = {k: train[k] for k in EARLIER_DATA_FIELDS if k in train}, train.get("recipe", "lab")
+    if recipe not in RECIPE_NAMES:
+        raise Invalid(f"unknown recipe {show(recipe)}")
+    return model, train, data, recipe
 
 
 def check_history(history: dict, epoch: int) -> None:
@@ -103,13 +115,14 @@ def fresh_states(train: TrainConfig, steps_per_epoch: int = 4) -> tuple[dict, di
 
 
 def check_optimizer(optimizer: dict, config: ModelConfig, template: dict) -> None:
-    """Adam's state for one param group: the model's 8 tensors (autograd step) or one flat one (fused)."""
+    """Adam's state for one param group: one entry per parameter of the model (autograd step; its
+    buffers have none) or one flat one (fused)."""
     if set(optimizer) != {"state", "param_groups"}:
         raise Invalid("its optimizer state is not Adam's state and param_groups")
     groups = optimizer["param_groups"]
     if not isinstance(groups, list) or len(groups) != 1 or not isinstance(groups[0], dict):
         raise Invalid("its optimizer state does not hold the one param group train.py saves")
-    group, shapes = groups[0], list(parameter_shapes(config).values())
+    group, shapes = groups[0], list(registry.trainable_shapes(config).values())
     params = group.get("params")
     if (
         not isinstance(params, list)

@@ -48,7 +48,7 @@ class Runtime:
         1.25x for the conv decoder's importance sampling, ``docs/families.md``). Checkpoints
         store the usual layout whatever the one trained or evaluated in."""
         model.to(self.device)
-        if model.config.convolutional:
+        if model.channels_last:
             model.to(memory_format=torch.channels_last)
         return model
 

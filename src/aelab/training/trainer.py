@@ -1,9 +1,9 @@
 """The Trainer: epochs of a step over a batch source, the schedule, the history and the run state.
 
 It runs the plain loop's method (:mod:`.plain_loop`) with the data on the device and no host
-sync per batch; its step is a hand-derived one (:mod:`.fused_step` for the MLP,
+sync per batch; its step is the family's hand-derived one where it has one (:mod:`.fused_step` for the MLP,
 :mod:`.fused_vae_step` for the MLP VAE, replayed as CUDA graphs on a GPU) unless ``step`` asks
-for autograd, or the family, torchrun or ``--compile`` needs it.
+for autograd, or torchrun or ``--compile`` needs it.
 """
 
 from __future__ import annotations
@@ -17,17 +17,14 @@ import torch
 from tqdm import tqdm
 
 from ..errors import UserError
+from ..models import registry
 from ..models.base import Autoencoder
 from .batches import MemoryBatches
-from .config import TrainConfig
+from .config import RunConfig, TrainConfig
 from .cuda_graph import GraphedStep, portable_state
 from .distributed import SingleProcess
-from .fused_step import FusedStep
-from .fused_vae_step import FusedVAEStep
-from .plain_loop import AutogradStep, TrainingLoss, make_optimizer, make_scheduler
+from .plain_loop import AutogradStep, TrainingLoss, make_optimizer, make_scheduler, run_epoch
 from .runtime import Runtime
-
-FUSED_FAMILIES = ("mlp", "vae")  # the families with a hand-derived step
 
 
 @dataclass
@@ -41,20 +38,24 @@ class NonFiniteLoss(UserError):
     pass
 
 
-def choose_step(config: TrainConfig, runtime: Runtime, dist: SingleProcess, family: str = "mlp") -> str:
-    """ "fused" or "autograd". The fused steps are written out by hand for the lab's MLP and the
-    MLP VAE. Several processes and ``--compile`` need autograd: DDP syncs gradients through
-    autograd's hooks and the compiler traces autograd's graph, and the fused steps have neither."""
+def choose_step(config: TrainConfig, runtime: Runtime, dist: SingleProcess, model: Autoencoder) -> str:
+    """ "fused" or "autograd". A family may bring a hand-written step (the registry's
+    ``fused_step``: the lab's MLP and the MLP VAE do), which says what it cannot train. Several
+    processes and ``--compile`` need autograd: DDP syncs gradients through autograd's hooks and
+    the compiler traces autograd's graph, and the fused steps have neither."""
+    step_class = registry.get(model.config.family).fused_step_class()
+    family = model.config.family
     needs_autograd = [
         why
         for why, applies in (
             ("under torchrun", dist.world_size > 1),
             ("with --compile", runtime.compile),
-            (f"a {family} model", family not in FUSED_FAMILIES),
-            (f"a {family} model in bf16", family == "vae" and config.precision == "bf16"),
+            (f"a {family} model", step_class is None),
         )
         if applies
     ]
+    if step_class is not None and (why := step_class.unsupported(model.config, config)):
+        needs_autograd.append(why)
     if config.step == "fused" and needs_autograd:
         raise UserError(
             f"--step fused cannot train {' or '.join(needs_autograd)} (it computes gradients "
@@ -65,35 +66,18 @@ def choose_step(config: TrainConfig, runtime: Runtime, dist: SingleProcess, fami
     return config.step
 
 
-def fused_step(model: Autoencoder, config: TrainConfig):
-    """The family's hand-derived step: the MLP's or the VAE's."""
-    if model.variational:
-        return FusedVAEStep(
-            model, config.lr, config.weight_decay, config.train_noise, config.clip_noise, config.binarize
-        )
-    return FusedStep(
-        model,
-        config.lr,
-        config.weight_decay,
-        config.loss,
-        config.train_noise,
-        config.precision,
-        config.clip_noise,
-        config.binarize,
-    )
-
-
 class Trainer:
     """Owns the model, optimizer, scheduler and RNG of one run; ``fit`` trains epoch by epoch."""
 
     def __init__(
-        self, model: Autoencoder, config: TrainConfig, runtime: Runtime, batches, dist: SingleProcess | None = None
+        self, model: Autoencoder, run: RunConfig, runtime: Runtime, batches, dist: SingleProcess | None = None
     ):
-        self.model, self.config, self.runtime, self.batches = model, config, runtime, batches
+        self.model, self.run, self.runtime, self.batches = model, run, runtime, batches
+        self.config = config = run.train
         self.dist = dist if dist is not None else SingleProcess()
-        self.step_kind = choose_step(config, runtime, self.dist, model.config.family)
+        self.step_kind = choose_step(config, runtime, self.dist, model)
         if self.step_kind == "fused":
-            step = fused_step(model, config)
+            step = registry.get(model.config.family).fused_step_class().for_run(model, config)
             self.optimizer = step.optimizer
             self.step = runtime.graphed(step)
         else:
@@ -115,9 +99,7 @@ class Trainer:
                         self.step.capture(self.batches.data[:size])
 
     def train_epoch(self, progress: bool = False) -> float:
-        """One pass over the data; the only host sync is reading the epoch's mean loss."""
-        self.model.train()
-        total = torch.zeros((), device=self.runtime.device)
+        """One pass over the data: :func:`.plain_loop.run_epoch` with this run's step and schedule."""
         batches = tqdm(
             self.batches,
             desc=f"epoch {self.epoch + 1}",
@@ -127,22 +109,20 @@ class Trainer:
             file=sys.stderr,
         )
         with self.runtime.matmul_precision():
-            for images in batches:
-                total += self.step(images)
-                if self.per_batch_schedule:
-                    self.scheduler.step()
-        mean_loss = (self.dist.all_reduce_mean(total) / len(self.batches)).item()
+            mean_loss = run_epoch(
+                self.model, batches, self.step, self.scheduler, self.per_batch_schedule, self.dist.all_reduce_mean
+            )
         if not math.isfinite(mean_loss):
             raise NonFiniteLoss(f"training diverged: epoch {self.epoch + 1} loss is {mean_loss}")
-        if not self.per_batch_schedule:
-            self.scheduler.step(mean_loss)
         return mean_loss
 
-    def fit(self, on_epoch_end=None, progress: bool = False) -> History:
-        """Train up to ``config.epochs``; ``on_epoch_end(trainer)`` runs after each epoch."""
+    def fit(self, on_epoch_end=None, progress: bool = False, until: int | None = None) -> History:
+        """Train up to epoch ``until`` (``config.epochs`` if None: the whole run; the benchmarks
+        ask for one epoch at a time); ``on_epoch_end(trainer)`` runs after each epoch."""
+        last = self.config.epochs if until is None else min(until, self.config.epochs)
         elapsed = self.history.seconds[-1] if self.history.seconds else 0.0
         self.prepare()
-        while self.epoch < self.config.epochs:
+        while self.epoch < last:
             self.runtime.synchronize()
             start = time.perf_counter()
             loss = self.train_epoch(progress)
@@ -159,14 +139,13 @@ class Trainer:
     def run_state(self) -> dict:
         """Everything needed to continue this run exactly; loads with ``weights_only=True``."""
         return {
-            "train_config": asdict(self.config),
+            "config": self.run.to_dict(),  # the whole run config, read back whole by --resume
             "epoch": self.epoch,
             "history": asdict(self.history),
             "optimizer": portable_state(self.optimizer.state_dict()),
             "scheduler": portable_state(self.scheduler.state_dict()),
             "rng": self.dist.all_gather(rng_state(self.batches, self.runtime.device)),  # one per rank
             "device": self.runtime.device.type,  # the generators above only load on the same kind
-            "model_config": asdict(self.model.config),
         }
 
     def restore(self, state: dict) -> None:

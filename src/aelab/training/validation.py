@@ -1,7 +1,8 @@
 """Checks on everything a checkpoint or run state holds, made before anything is built from it.
 
 ``weights_only=True`` stops a file from running code; these checks stop its data from lying:
-a saved ``ModelConfig`` must fit the tensors there (one claiming ``hidden=10**9`` would else
+a saved ``ModelConfig`` must fit the tensors there (those of its family's model built on the
+meta device) (one claiming ``hidden=10**9`` would else
 allocate gigabytes first), and every tensor is a finite, dense float one of its layer's shape.
 (:mod:`.run_validation` checks the rest of a run state.) Each check raises :class:`Invalid`,
 which the loaders put in a one-line message naming the file and the fix.
@@ -18,12 +19,11 @@ import torch
 
 from ..data.sources import DataConfig
 from ..errors import UserError
-from ..models.config import ModelConfig
+from ..models import registry
+from ..models.config import DEFAULT_FAMILY, ModelConfig
 
 CONFIG_KEY = "mnist_ae"  # where ModelConfig lives in the state dict's _metadata (the format's first name, kept)
-LAB_KEYS = ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias", "fc4.weight", "fc4.bias")
 FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
-MODEL_FIELDS = tuple(f.name for f in fields(ModelConfig))
 
 
 class Invalid(ValueError):
@@ -51,21 +51,6 @@ def dims(shape) -> str:
     return "x".join(map(str, shape)) if len(shape) else "a scalar"
 
 
-def layer_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
-    """Each weight's shape in a model of ``config``, in the order of its parameters."""
-    c = config
-    return {
-        "fc1.weight": (c.hidden, c.input_dim),
-        "fc1.bias": (c.hidden,),
-        "fc2.weight": (c.bottleneck, c.hidden),
-        "fc2.bias": (c.bottleneck,),
-        "fc3.weight": (c.hidden, c.bottleneck),
-        "fc3.bias": (c.hidden,),
-        "fc4.weight": (c.output_dim, c.hidden),
-        "fc4.bias": (c.output_dim,),
-    }
-
-
 def check_tensor(value, name: str, ndim: int | None = None, dtypes=FLOATS) -> torch.Tensor:
     if not isinstance(value, torch.Tensor):
         raise Invalid(f"{name} is a {type(value).__name__}, not a tensor")
@@ -89,26 +74,14 @@ def check_finite(value: torch.Tensor, name: str) -> None:
         )
 
 
-def parameter_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
-    """Each tensor's shape in a model of ``config``, in the order of its parameters. The families
-    beyond the lab's are built on the meta device, which allocates nothing, whatever the config says."""
-    if config.family == "mlp":
-        return layer_shapes(config)
-    from ..models.families import CLASSES
-
-    try:
-        with torch.device("meta"):
-            model = CLASSES[config.family](config)
-    except (RuntimeError, OverflowError, ValueError) as err:  # sizes no layer can take
-        raise Invalid(f"its model config makes no buildable model ({short(str(err), 80)})") from None
-    return {name: tuple(value.shape) for name, value in model.state_dict().items()}
-
-
 def check_model_weights(state, config: ModelConfig, source: str) -> ModelConfig:
-    """The weights of ``config``'s family: the lab's 8 tensors, or exactly the family's own."""
-    if config.family == "mlp":
-        return check_weights(state, config, source)
-    shapes = parameter_shapes(config)
+    """Exactly the tensors a model of ``config`` holds (:func:`registry.expected_tensors`), each a
+    dense float tensor of its shape, all finite."""
+    try:
+        expected = registry.on_meta(config).state_dict()
+        shapes = {name: tuple(value.shape) for name, value in expected.items()}
+    except (RuntimeError, OverflowError, ValueError, TypeError) as err:  # sizes no layer can take
+        raise Invalid(f"its model config makes no buildable model ({short(str(err), 80)})") from None
     if not isinstance(state, dict) or set(state) != set(shapes):
         missing, extra = sorted(set(shapes) - set(state or ())), sorted(set(state or ()) - set(shapes))
         raise Invalid(
@@ -117,64 +90,47 @@ def check_model_weights(state, config: ModelConfig, source: str) -> ModelConfig:
             + (f" (unexpected {short(', '.join(map(str, extra[:3])))})" if extra else "")
         )
     for key, shape in shapes.items():
-        if tuple(check_tensor(state[key], key).shape) != shape:
-            raise Invalid(f"{key} is {dims(state[key].shape)} where {source} says {dims(shape)}")
+        # Weights in any float type; a buffer that counts (a batch norm's steps) in its own type.
+        dtypes = FLOATS if expected[key].is_floating_point() else (expected[key].dtype,)
+        if tuple(check_tensor(state[key], key, ndim=len(shape), dtypes=dtypes).shape) != shape:
+            raise Invalid(
+                f"inconsistent layer shapes: {key} is {dims(state[key].shape)} where {source} "
+                f"({config.layer_sizes}-{config.output_dim}) say{'s' * source.endswith('config')} {dims(shape)}"
+            )
     for key in shapes:
         check_finite(state[key], key)
     return config
 
 
-def check_keys(state) -> None:
-    if not isinstance(state, dict) or set(state) != set(LAB_KEYS):
-        found = (
-            ", ".join(sorted(short(str(k), 30) for k in state)[:4]) if isinstance(state, dict) else type(state).__name__
-        )
-        raise Foreign(f"expected keys fc1.weight ... fc4.bias, found {found or 'nothing'}")
-
-
-def check_weights(state, config: ModelConfig | None = None, source: str = "") -> ModelConfig:
-    """The 8 lab tensors: keys, types, shapes against ``config`` (or read off them), all finite."""
-    check_keys(state)
-    for key in LAB_KEYS:
-        check_tensor(state[key], key, ndim=2 if key.endswith("weight") else 1)
-    if config is None:
-        config, source = config_from_shapes(state), "its other layers"
-    for key, shape in layer_shapes(config).items():
-        if tuple(state[key].shape) != shape:
-            raise Invalid(
-                f"inconsistent layer shapes: {key} is {dims(state[key].shape)} where {source} "
-                f"({config.layer_sizes}-{config.output_dim}) say{'s' * source.endswith('config')} "
-                f"{dims(shape)}"
-            )
-    for key in LAB_KEYS:
-        check_finite(state[key], key)
-    return config
-
-
-def config_from_shapes(state: dict) -> ModelConfig:
-    """The shape of a plain state_dict the lab saved, read off fc1, fc2 and fc4."""
-    hidden, input_dim = state["fc1.weight"].shape
-    side = math.isqrt(input_dim)
-    image_shape = (1, side, side) if side * side == input_dim else (1, 1, input_dim)
+def plain_weights_config(state: dict) -> ModelConfig:
+    """The config of a state dict saved with none (the lab's own files), from the family that reads it."""
+    found = ", ".join(sorted(short(str(k), 30) for k in state)[:4])
+    for key, value in state.items():
+        check_tensor(value, short(str(key), 30))
     try:
-        return ModelConfig(
-            input_dim=input_dim,
-            hidden=hidden,
-            bottleneck=state["fc2.weight"].shape[0],
-            output_dim=state["fc4.weight"].shape[0],
-            image_shape=image_shape,
-        )
-    except ValueError as err:
+        config = registry.config_from_plain_weights(state)
+    except (TypeError, ValueError) as err:
         raise Invalid(f"its weights make an impossible model: {err}") from None
+    if config is None:
+        raise Foreign(f"expected keys {registry.plain_keys()}, found {found or 'nothing'}")
+    return config
 
 
 def model_config(saved, what: str, require_all: bool) -> ModelConfig:
     """A saved ``ModelConfig``; fields it lacks take their defaults unless ``require_all``."""
     if not isinstance(saved, dict):
         raise Invalid(f"its {what} is a {type(saved).__name__}, not a dict")
-    for name in (name for name in MODEL_FIELDS if require_all and name not in saved):
+    name = saved.get("family", DEFAULT_FAMILY)
+    if not isinstance(name, str):
+        raise Invalid(f"its {what} has family {show(name)}, not a name")
+    try:
+        family = registry.get(name)
+    except registry.UnknownFamily as err:
+        raise Invalid(f"invalid {what}: {err}") from None
+    own = [f.name for f in fields(family.config)]
+    for name in (name for name in own if require_all and name not in saved):
         raise Invalid(f"its {what} has no {name!r}")
-    values = {name: saved[name] for name in MODEL_FIELDS if name in saved}
+    values = {name: saved[name] for name in own if name in saved}
     shape = values.get("image_shape", (1, 1, 1))
     if (
         not isinstance(shape, (list, tuple))
@@ -185,7 +141,7 @@ def model_config(saved, what: str, require_all: bool) -> ModelConfig:
             f"its {what} has image_shape {show(shape)}, not 3 positive whole numbers (channels, height, width)"
         )
     try:
-        config = ModelConfig(**values)
+        config = family.config(**values)
     except (TypeError, ValueError) as err:
         raise Invalid(f"invalid {what}: {short(str(err), 120)}") from None
     if math.prod(config.image_shape) != config.input_dim:
@@ -205,8 +161,7 @@ def checkpoint_weights(state) -> ModelConfig:
         raise Invalid("its _metadata is not the dict torch.save writes")
     saved = metadata.get("", {}).get(CONFIG_KEY)
     if saved is None:  # a plain state_dict from the lab's code: its shape is read off the weights
-        check_keys(state)
-        return check_weights(state)
+        return check_model_weights(state, plain_weights_config(state), "its other layers")
     return check_model_weights(
         state, model_config(saved, "saved model config", require_all=False), "its saved model config"
     )

@@ -19,13 +19,6 @@ from ..errors import UserError
 from ..models.base import Autoencoder
 
 
-def decoder_modules(model: Autoencoder) -> list[nn.Module]:
-    """The modules ``decode_logits`` runs, in order."""
-    if model.config.family == "mlp":  # the lab's named layers, not a Sequential
-        return [model.fc3, nn.ReLU(), model.fc4]
-    return list(model.decoder)
-
-
 def conv_transpose_spec(layer: nn.ConvTranspose2d, in_shape: tuple[int, ...]) -> dict:
     """The layer's description, after checking it is the square, ungrouped kind the page runs."""
     (kernel, kernel_w), (stride, stride_w), (padding, padding_w) = layer.kernel_size, layer.stride, layer.padding
@@ -63,7 +56,7 @@ def describe(model: Autoencoder) -> tuple[list[dict], list[nn.Parameter]]:
     """The layer list ``/api/info`` gives and the parameters ``/api/decoder`` sends, in order."""
     layers, params = [], []
     shape: tuple[int, ...] = (model.config.bottleneck,)
-    for module in decoder_modules(model):
+    for module in model.decoder_layers():
         if isinstance(module, nn.Linear):
             layers.append({"kind": "linear", "inputs": module.in_features, "outputs": module.out_features})
             params += [module.weight, module.bias]

@@ -1,8 +1,8 @@
 """An uploaded image file turned into the model's input exactly as the training images were made.
 
-The folder reader decides how a file becomes pixels: :func:`aelab.data.folders.decode`
+The folder reader decides how a file becomes pixels: :func:`aelab.data.decoding.decode`
 (8-bit grey or RGB, alpha dropped, Pillow's LANCZOS resize) and
-:func:`aelab.data.arrays.stack_pixels` (the model's channels, grey by the integer ITU-R 601
+:func:`aelab.data.splits.stack_pixels` (the model's channels, grey by the integer ITU-R 601
 luma). Both are reused here rather than copied, so an uploaded file is seen exactly as the same
 file in a training folder would have been.
 
@@ -19,9 +19,9 @@ import io
 
 import torch
 
-from ..data.arrays import stack_pixels
-from ..data.folders import decode
+from ..data.decoding import decode
 from ..data.sources import PIXEL_MAX
+from ..data.splits import stack_pixels
 from ..errors import UserError
 
 # Pillow's names for the formats behind the folder reader's IMAGE_SUFFIXES (MPO: the multi-picture

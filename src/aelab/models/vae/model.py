@@ -14,9 +14,10 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .base import Autoencoder
-from .bodies import conv_decoder, conv_encoder, mlp_decoder, mlp_encoder
-from .config import ModelConfig
+from ..base import Autoencoder
+from ..bodies import conv_decoder, conv_encoder, mlp_decoder, mlp_encoder
+from ..conv import ConvConfig
+from . import VAEConfig
 
 # The Gaussian decoder's fixed standard deviation: a tenth of the pixel range, so that its
 # reconstruction term outweighs the KL term at about the MSE a good autoencoder reaches.
@@ -27,15 +28,17 @@ HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 class VariationalAutoencoder(Autoencoder):
     variational = True
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: VAEConfig):
         super().__init__(config)
-        encoder, decoder = (conv_encoder, conv_decoder) if config.convolutional else (mlp_encoder, mlp_decoder)
+        # A conv body reads images as C x H x W, and its kernels run faster channels-last.
+        self.spatial = self.channels_last = isinstance(config, ConvConfig)
+        encoder, decoder = (conv_encoder, conv_decoder) if self.channels_last else (mlp_encoder, mlp_decoder)
         self.encoder = encoder(config, 2 * config.bottleneck)
         self.decoder = decoder(config)
 
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """q(z|x): its mean and log-variance, each ``N x bottleneck``."""
-        shape = self.config.image_shape if self.config.convolutional else (self.config.input_dim,)
+        shape = self.config.image_shape if isinstance(self.config, ConvConfig) else (self.config.input_dim,)
         mean, log_var = self.encoder(x.reshape(-1, *shape)).chunk(2, dim=1)
         return mean, log_var
 

@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Autoencoder
-from .config import ModelConfig
+from ..base import Autoencoder
+from . import MLPConfig
 
 
 class MLPAutoencoder(Autoencoder):
@@ -17,8 +17,8 @@ class MLPAutoencoder(Autoencoder):
     between this class and the lab's ``autoencoderMLP4Layer``.
     """
 
-    def __init__(self, config: ModelConfig | None = None):
-        super().__init__(config or ModelConfig())
+    def __init__(self, config: MLPConfig | None = None):
+        super().__init__(config or MLPConfig())
         c = self.config
         self.fc1 = nn.Linear(c.input_dim, c.hidden)
         self.fc2 = nn.Linear(c.hidden, c.bottleneck)
@@ -40,12 +40,15 @@ class MLPAutoencoder(Autoencoder):
     def decode_logits(self, code: torch.Tensor) -> torch.Tensor:
         return self.fc4(F.relu(self.fc3(code)))
 
+    def decoder_layers(self) -> list[nn.Module]:
+        return [self.fc3, nn.ReLU(), self.fc4]  # the lab's named layers, not a Sequential
+
 
 class autoencoderMLP4Layer(MLPAutoencoder):  # noqa: N801 - the lab's name, kept for its scripts
     """The lab's constructor signature over :class:`MLPAutoencoder`."""
 
     def __init__(self, N_input: int = 784, N_bottleneck: int = 8, N_output: int = 784):  # noqa: N803
-        super().__init__(ModelConfig(input_dim=N_input, bottleneck=N_bottleneck, output_dim=N_output))
+        super().__init__(MLPConfig(input_dim=N_input, bottleneck=N_bottleneck, output_dim=N_output))
 
 
 def init_lab_weights(model: nn.Module) -> None:

@@ -1,18 +1,20 @@
 """The convolutional autoencoder: stride-2 convolutions down, a linear bottleneck, transposed
-convolutions up (:mod:`.bodies`)."""
+convolutions up (:mod:`aelab.models.bodies`)."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-from .base import Autoencoder
-from .bodies import conv_decoder, conv_encoder
-from .config import ModelConfig
+from ..base import Autoencoder
+from ..bodies import conv_decoder, conv_encoder
+from . import ConvConfig
 
 
 class ConvAutoencoder(Autoencoder):
-    def __init__(self, config: ModelConfig):
+    spatial = channels_last = True
+
+    def __init__(self, config: ConvConfig):
         super().__init__(config)
         self.encoder = conv_encoder(config, config.bottleneck)
         self.decoder = conv_decoder(config)
