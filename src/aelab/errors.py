@@ -12,3 +12,7 @@ class UserError(Exception):
     """
 
     exit_code = EXIT_USAGE
+
+
+class InputError(UserError, ValueError):
+    """Images or codes a model cannot take: another shape, dtype or size than its config's."""

@@ -19,7 +19,7 @@ import sys
 from dataclasses import asdict, dataclass
 
 import torch
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from ..data.noise import seeded
 from .inference import model_device

@@ -2,7 +2,9 @@
 
 A family defines ``encode`` (images to codes) and ``decode_logits`` (codes to pre-sigmoid
 pixels); this class builds ``decode``, ``forward``, ``interpolate`` and the training ``loss``
-from them. Images come in as ``N x C x H x W`` or flat ``N x pixels``; outputs are flat.
+from them. Images come in as ``N x C x H x W`` or flat ``N x pixels``, uint8 (0-255) or float
+(0-1), and :meth:`batch` refuses any other shape; outputs are flat, as the lab's code reads them,
+and :meth:`images` lays them out as ``N x C x H x W`` for plotting.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import InputError
 from .config import ModelConfig
 
 
@@ -28,7 +31,50 @@ class Autoencoder(nn.Module):
         self.config = config
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Images to codes, ``N x bottleneck``; a family starts with ``x = self.batch(x)``."""
         raise NotImplementedError
+
+    def batch(self, x) -> torch.Tensor:
+        """``x`` as the float batch this model reads, on its device: ``N x C x H x W`` of its image
+        shape or flat ``N x pixels``; uint8 pixels are scaled from 0-255 to 0-1.
+
+        Example::
+
+            >>> model.batch(torch.zeros(2, 1, 28, 28, dtype=torch.uint8)).shape
+            torch.Size([2, 1, 28, 28])
+        """
+        x = torch.as_tensor(x)
+        c = self.config
+        fits = (x.dim() == 4 and tuple(x.shape[1:]) == c.image_shape) or (x.dim() == 2 and x.shape[1] == c.input_dim)
+        if not fits:
+            channels, height, width = c.image_shape
+            raise InputError(
+                f"this model takes images N x {channels} x {height} x {width} or flat N x {c.input_dim}, "
+                f"not {' x '.join(map(str, x.shape)) or 'a scalar'}; reshape them (a channels-last "
+                "N x H x W x C array: x.permute(0, 3, 1, 2))"
+            )
+        probe = next(self.parameters(), None)
+        dtype = probe.dtype if probe is not None else torch.float32
+        if x.dtype == torch.uint8:
+            x = x.to(dtype) / 255
+        elif not x.is_floating_point():
+            raise InputError(f"this model takes uint8 (0-255) or floating-point (0-1) pixels, not {x.dtype}")
+        x = x.to(device=probe.device if probe is not None else None, dtype=dtype)
+        # A model in use checks what it is given; in training the trainer's loss check does (and
+        # a check here would cost every step a pass over the batch and a host sync).
+        if not self.training and not bool(torch.isfinite(x).all()):
+            raise InputError("these images hold NaN or infinite pixels; give pixels in 0-1 (or 0-255 as uint8)")
+        return x
+
+    def images(self, flat: torch.Tensor) -> torch.Tensor:
+        """Flat outputs as ``N x C x H x W`` images, ready to plot."""
+        return flat.reshape(-1, *self.config.image_shape)
+
+    @torch.no_grad()
+    def reconstruct(self, x) -> torch.Tensor:
+        """``x``'s reconstructions as ``N x C x H x W`` images in [0, 1] (the model in eval mode)."""
+        self.eval()
+        return self.images(self(x))
 
     def decode_logits(self, code: torch.Tensor) -> torch.Tensor:
         """Codes to flat pre-sigmoid outputs; a BCE-with-logits loss trains on these."""
@@ -95,4 +141,7 @@ class Autoencoder(nn.Module):
 
     def batch_of_one(self, image: torch.Tensor) -> torch.Tensor:
         """One image, however shaped, as a batch of one."""
+        image = torch.as_tensor(image)
+        if image.numel() != self.config.input_dim:
+            raise InputError(f"one image of this model has {self.config.input_dim} pixels, not {image.numel()}")
         return image.reshape(1, -1)

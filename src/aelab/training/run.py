@@ -95,8 +95,10 @@ def build_trainer(
     dist: SingleProcess | None = None,
     resume_state: dict | None = None,
     save_path: Path | None = None,
+    model: Autoencoder | None = None,
 ) -> Trainer:
-    """A new run (the family's initialisation), or the saved one continued when ``resume_state`` is given.
+    """A new run (the family's initialisation, or ``model``'s weights), or the saved one continued
+    when ``resume_state`` is given.
 
     Example::
 
@@ -108,7 +110,7 @@ def build_trainer(
         # Rank 0 draws what a single process would (DDP copies its initial weights to the
         # others); the other ranks get noise streams of their own.
         torch.manual_seed(run.train.seed + dist.rank)
-    model = build_model(run.model)
+    model = model if model is not None else build_model(run.model)
     if resume_state is not None:
         resume.load_weights(model, resume_state, save_path)
     runtime.place(model)

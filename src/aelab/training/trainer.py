@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import torch
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from ..errors import UserError
 from ..models import registry

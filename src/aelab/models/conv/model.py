@@ -20,7 +20,7 @@ class ConvAutoencoder(Autoencoder):
         self.decoder = conv_decoder(config)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        code = self.encoder(x.reshape(-1, *self.config.image_shape))
+        code = self.encoder(self.batch(x).reshape(-1, *self.config.image_shape))
         return F.relu(code) if self.config.code_activation == "relu" else code
 
     def decode_logits(self, code: torch.Tensor) -> torch.Tensor:

@@ -32,7 +32,8 @@ class MLPAutoencoder(Autoencoder):
         init_lab_weights(self)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Images (any shape ending in the pixels, or ``N x C x H x W``) to codes."""
+        """Images (``N x C x H x W`` or flat ``N x pixels``) to codes."""
+        x = self.batch(x)
         x = x.reshape(x.shape[0], -1) if x.dim() > 2 else x
         code = self.fc2(F.relu(self.fc1(x)))
         return F.relu(code) if self.config.code_activation == "relu" else code

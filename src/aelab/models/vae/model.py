@@ -39,7 +39,7 @@ class VariationalAutoencoder(Autoencoder):
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """q(z|x): its mean and log-variance, each ``N x bottleneck``."""
         shape = self.config.image_shape if isinstance(self.config, ConvConfig) else (self.config.input_dim,)
-        mean, log_var = self.encoder(x.reshape(-1, *shape)).chunk(2, dim=1)
+        mean, log_var = self.encoder(self.batch(x).reshape(-1, *shape)).chunk(2, dim=1)
         return mean, log_var
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,296 @@
+"""The Python API: load, train, evaluate and draw in a few lines, from a notebook or a script.
+
+Every name here is also at the package's top level (``aelab.load``, ``aelab.train``, ...),
+imported on first use, so ``import aelab`` costs nothing. These calls raise
+:class:`~aelab.errors.UserError` (one sentence naming the problem and the fix) and never exit,
+install signal handlers or touch the garbage collector: that is the command line's business.
+Progress bars are ``tqdm.auto`` ones, which render in Jupyter; ``progress=False`` hides them.
+
+Example::
+
+    import aelab
+
+    model = aelab.load("MLP.8.pth")                 # a checkpoint or an exported folder
+    train_set, test_set = aelab.load_data(model)    # the data it was trained on
+    scores = aelab.evaluate(model, test_set)        # what `aelab eval` prints, as a dict
+    fig = aelab.plot_reconstructions(model, test_set.images[:8])
+    model, history = aelab.train(model, train_set, epochs=1)   # one more epoch
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import UserError
+
+DEFAULT_ROOT = "./data"  # where named data sets live, as on the command line
+
+
+def load(path, device: str = "auto"):
+    """The model a checkpoint (``.pth``) or an exported folder holds, in eval mode on ``device``.
+
+    Args:
+        path: a checkpoint written by ``train.py`` (or the lab's own ``torch.save(model.state_dict())``),
+            or a folder written by ``aelab export``.
+        device: ``"auto"`` (a GPU when there is one), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+
+    Returns:
+        The model, an :class:`~aelab.models.base.Autoencoder` of the family it was trained as.
+
+    Example::
+
+        >>> model = aelab.load("MLP.8.pth")
+        >>> model.config.layer_sizes
+        '784-392-8'
+    """
+    from .training import checkpoint
+    from .training.runtime import make_runtime
+
+    path = Path(path).expanduser()
+    model = make_runtime(device).place(checkpoint.load_model(path)).eval()
+    model.source_path = path  # so load_data(model) finds the data it was trained on
+    return model
+
+
+def load_data(
+    source="mnist",
+    root=DEFAULT_ROOT,
+    image_size=None,
+    channels=None,
+    test_fraction=None,
+    cache_dir=None,
+    progress: bool = True,
+):
+    """The train and test splits of a data set, as :class:`~aelab.data.images.ImageSet`\\ s (uint8
+    ``N x C x H x W`` images and their labels).
+
+    Args:
+        source: a named set (``"mnist"``, ``"fashion-mnist"``, ``"kmnist"``), a folder of images, a
+            ``.npz`` or ``.npy`` file, or a model or checkpoint: then the data it was trained on.
+        root: where named sets live (torchvision's layout); they are downloaded there when missing.
+        image_size, channels, test_fraction, cache_dir: as ``--image-size``, ``--channels``,
+            ``--test-fraction`` and ``--cache-dir``.
+
+    Returns:
+        ``(train_set, test_set)``.
+
+    Example::
+
+        >>> train_set, test_set = aelab.load_data("mnist")
+        >>> len(train_set), test_set.image_shape
+        (60000, (1, 28, 28))
+    """
+    from dataclasses import replace
+
+    from .data.datasets import load_splits
+    from .data.sources import DataConfig, dataset_spec
+
+    if isinstance(source, (str, Path)) and not is_model_file(Path(source).expanduser()):
+        data = DataConfig(dataset=dataset_spec(str(source)))
+    else:
+        data = recorded_data(source)
+    given = dict(image_size=image_size, channels=channels, test_fraction=test_fraction)
+    data = replace(data, **{k: v for k, v in given.items() if v is not None})
+    return load_splits(data, Path(root).expanduser(), cache_dir, progress=progress)
+
+
+def is_model_file(path: Path) -> bool:
+    """A checkpoint or an exported folder (``config.json`` beside the weights), not data."""
+    from .training.checkpoint import STATE_SUFFIX
+    from .training.exported import CONFIG_FILE
+
+    return path.suffix in (".pth", ".pt", STATE_SUFFIX) or (path / CONFIG_FILE).is_file()
+
+
+def recorded_data(source):
+    """The DataConfig a model (its ``source_path``) or a checkpoint path records, else MNIST's."""
+    from .data.sources import DataConfig
+    from .training import checkpoint
+
+    path = getattr(source, "source_path", source)
+    if path is None:
+        return DataConfig()
+    if not isinstance(path, (str, Path)):
+        raise UserError(f"load_data takes a data set's name or path, a checkpoint or a loaded model, not {path!r}")
+    return checkpoint.saved_data_config(Path(path).expanduser()) or DataConfig()
+
+
+def config(family: str = "mlp", recipe: str = "lab", **settings):
+    """A run config: ``family``'s ``recipe`` with any setting of the model, data or training laid over it.
+
+    Example::
+
+        >>> run = aelab.config("vae", "best", epochs=20)
+        >>> run.model.layer_sizes, run.train.lr
+        ('vae 784-512-512-32', 0.002)
+    """
+    from .training.config import RunConfig
+
+    return RunConfig.create(family, recipe, **settings)
+
+
+def train(
+    model=None,
+    data=None,
+    *,
+    epochs: int | None = None,
+    family: str = "mlp",
+    recipe: str = "lab",
+    device: str = "auto",
+    progress: bool = True,
+    **settings,
+):
+    """Train a model as ``train.py`` does (the same recipes, seeds, steps and speed); the trained
+    model and its history.
+
+    Args:
+        model: a run config (:func:`config`), a model to train further (its weights are kept), or
+            None for a new model of ``family`` and ``recipe``.
+        data: the training split (an ImageSet, as :func:`load_data` gives); MNIST's by default.
+        epochs: how many epochs (default: the config's, 50 for the lab's recipe).
+        settings: any other setting of the run config (``bottleneck=16``, ``lr=3e-3``, ``seed=0``).
+
+    Returns:
+        ``(model, history)``: the model in eval mode, and its per-epoch ``losses``, ``lrs`` and
+        cumulative ``seconds``.
+
+    Example::
+
+        >>> model, history = aelab.train(bottleneck=8, epochs=2, seed=0)
+        >>> len(history.losses)
+        2
+    """
+    from dataclasses import fields, replace
+
+    from .models.base import Autoencoder
+    from .training.config import RunConfig
+    from .training.run import build_trainer
+    from .training.runtime import make_runtime
+
+    train_set = data if data is not None else load_data(progress=progress)[0]
+    if epochs is not None:
+        settings["epochs"] = epochs
+    existing = model if isinstance(model, Autoencoder) else None
+    if isinstance(model, RunConfig):
+        run = model.for_images(train_set.image_shape)
+        try:
+            run = replace(run, train=replace(run.train, **{k: v for k, v in settings.items() if v is not None}))
+        except TypeError as err:
+            raise UserError(f"with a run config, only training settings may be given here ({err})") from None
+    elif existing is not None:
+        shape = sorted(set(settings) & {f.name for f in fields(existing.config)})
+        if shape:
+            raise UserError(f"a model's shape is fixed; {', '.join(shape)} cannot change (train a new model instead)")
+        run = RunConfig.create(existing.config.family, recipe, image_shape=train_set.image_shape, **settings)
+        run = replace(run, model=existing.config)
+    elif model is None:
+        run = RunConfig.create(family, recipe, image_shape=train_set.image_shape, **settings)
+    else:
+        raise UserError(f"train takes a model, a run config or None, not a {type(model).__name__}")
+    trainer = build_trainer(run, train_set, make_runtime(device, run.train.precision), model=existing)
+    history = trainer.fit(progress=progress)
+    return trainer.model.eval(), history
+
+
+def evaluate(
+    model,
+    test_set=None,
+    train_set=None,
+    *,
+    noise_stds=None,
+    seed: int | None = None,
+    clip_noise: bool = False,
+    pca: bool = True,
+    iw_samples: int = 1000,
+    progress: bool = True,
+) -> dict:
+    """The numbers ``aelab eval`` prints (and writes with ``--json``), as a dict.
+
+    Args:
+        model: a model (:func:`load`, :func:`train`).
+        test_set: the split to score (default: the test split of the data the model was trained on).
+        train_set: the split a PCA with as many components as the code is fitted on, as a baseline
+            (default: that data's train split); ``pca=False`` leaves it out.
+        noise_stds, seed, clip_noise: the denoising rows, as ``--noise-std``, ``--seed``, ``--clip-noise``.
+        iw_samples: draws per image for a VAE's negative ELBO and IW-NLL.
+
+    Returns:
+        ``{"reconstruction": {name: {"mse", "psnr", "ssim", "per_class_mse"}}, "denoising": [...],
+        "likelihood": {...} (VAEs), ...}``, with the conventions the numbers follow.
+
+    Example::
+
+        >>> scores = aelab.evaluate(model, test_set)
+        >>> round(scores["reconstruction"]["model"]["mse"], 4)
+        0.0204
+    """
+    from .analysis.config import DENOISE_SEED, DENOISE_STDS
+    from .analysis.evaluation import check_compatible, model_reconstructor
+    from .analysis.evaluation import evaluate as score
+    from .analysis.inference import model_device
+
+    if test_set is None or (pca and train_set is None):
+        train_split, test_split = load_data(model, progress=progress)
+        test_set, train_set = test_set or test_split, train_set or train_split
+    check_compatible(model, test_set)
+    reconstructors = {"model": model_reconstructor(model)}
+    pca_note = {}
+    if pca:
+        from .analysis.pca import PCAReconstructor, fit_pca
+
+        k = model.config.bottleneck
+        fitted = fit_pca(train_set.floats(), max_components=k)
+        reconstructors[f"PCA-{k}"] = PCAReconstructor(fitted, k)
+        pca_note = {
+            "pca": {
+                "name": f"PCA-{k}",
+                "components": k,
+                "fitted_on": f"{train_set.name} train split",
+                "method": fitted.method,
+            }
+        }
+    device = model_device(model)
+    stds = DENOISE_STDS if noise_stds is None else tuple(noise_stds)
+    report = score(reconstructors, test_set, stds, DENOISE_SEED if seed is None else seed, device, clip_noise)
+    result = {**report.to_dict(), **pca_note}
+    if model.variational:
+        from .analysis.likelihood import likelihood
+
+        result["likelihood"] = {
+            "model": likelihood(model, test_set.floats(device), iw_samples, progress=progress).to_dict()
+        }
+    return result
+
+
+def save(model, path) -> Path:
+    """Write ``model`` as a checkpoint every command reads (and the lab's code: it is a plain
+    state dict with the lab's keys for an MLP); atomically, so a failed write keeps the old file.
+
+    Example::
+
+        >>> aelab.save(model, "MLP.8.pth")
+        PosixPath('MLP.8.pth')
+    """
+    from .training.run import save_run
+
+    path = Path(path).expanduser()
+    save_run(path, model, None)
+    return path
+
+
+def export(model, out, force: bool = False, onnx: bool = True) -> Path:
+    """Write ``model`` as ``model.safetensors`` and ``config.json`` (and ``encoder.onnx`` and
+    ``decoder.onnx``) in the folder ``out``, as ``aelab export`` does.
+
+    Example::
+
+        >>> aelab.export(model, "MLP.8", onnx=False)
+        PosixPath('MLP.8')
+    """
+    from .training import checkpoint
+    from .training.exported import export as write
+
+    out = Path(out).expanduser()
+    source = getattr(model, "source_path", None)
+    write(model, checkpoint.saved_data_config(source) if source else None, out, force, onnx=onnx)
+    return out
