@@ -2,6 +2,7 @@
 
 import json
 import sys
+from dataclasses import fields
 
 import pytest
 import torch
@@ -16,12 +17,16 @@ from aelab.training.exported import CONFIG_FILE, DECODER_FILE, ENCODER_FILE, WEI
 
 ONNX_TOLERANCE = 1e-5
 N_REAL_IMAGES = 1000
-SHAPES = {
-    "mlp": dict(bottleneck=4),
-    "conv": dict(conv_channels=(8, 16), hidden=64, bottleneck=4),
-    "vae": dict(hidden=64, bottleneck=4),
-    "conv-vae": dict(conv_channels=(8, 16), hidden=64, bottleneck=4),
-}
+
+
+def small_shape(family: str) -> dict:
+    """Small layers for every family: the lab's MLP at z=4, the others narrower, conv bodies two stages."""
+    own = {f.name for f in fields(registry.get(family).config)}
+    shape = dict(bottleneck=4) if family == "mlp" else dict(hidden=64, bottleneck=4)
+    return {**shape, **({"conv_channels": (8, 16)} if "conv_channels" in own else {})}
+
+
+SHAPES = {family: small_shape(family) for family in registry.names()}
 
 
 def saved_model(path, family="mlp"):

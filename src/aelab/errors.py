@@ -8,7 +8,15 @@ class UserError(Exception):
     """A problem the user can fix: bad flag, missing file, foreign checkpoint.
 
     The message names the problem and the fix; the CLI prints it on one line and exits
-    with ``exit_code``.
+    with ``exit_code``; library calls raise it.
+
+    Example::
+
+        >>> try:
+        ...     aelab.load("missing.pth")
+        ... except aelab.UserError as err:
+        ...     print(err)
+        checkpoint missing.pth not found; check the path or train one with train.py
     """
 
     exit_code = EXIT_USAGE

@@ -116,6 +116,17 @@ class Autoencoder(nn.Module):
         path[0], path[-1] = code_a[0], code_b[0]  # lerp at weight 1 may miss the end code by a bit
         return torch.cat([self.decode(code[None]) for code in path])
 
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        try:
+            return super().load_state_dict(state_dict, strict, assign)
+        except RuntimeError as err:
+            if "size mismatch" not in str(err):
+                raise
+            raise InputError(
+                f"these weights are another shape than this {self.config.layer_sizes} model's; "
+                "aelab.load(path) builds the model a checkpoint's weights need"
+            ) from None
+
     def decoder_layers(self) -> list[nn.Module]:
         """The modules ``decode_logits`` runs, in order (the explorer's page runs them itself)."""
         return list(self.decoder)

@@ -101,7 +101,7 @@ def load_weights(model: Autoencoder, state: dict, path: Path) -> None:
     """Put the saved weights into ``model``, which the command's flags shaped."""
     try:
         model.load_state_dict(state["model"])
-    except (RuntimeError, KeyError, TypeError) as err:
+    except (RuntimeError, KeyError, TypeError, ValueError) as err:
         raise damaged(path, f"weights: {str(err).splitlines()[0]}") from None
 
 

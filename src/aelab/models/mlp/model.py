@@ -15,6 +15,12 @@ class MLPAutoencoder(Autoencoder):
 
     Parameter names are the lab's (``fc1`` ... ``fc4``) so state dicts move freely
     between this class and the lab's ``autoencoderMLP4Layer``.
+
+    Example::
+
+        >>> model = MLPAutoencoder(MLPConfig(bottleneck=16))
+        >>> model(torch.rand(5, 784)).shape
+        torch.Size([5, 784])
     """
 
     def __init__(self, config: MLPConfig | None = None):
@@ -46,7 +52,14 @@ class MLPAutoencoder(Autoencoder):
 
 
 class autoencoderMLP4Layer(MLPAutoencoder):  # noqa: N801 - the lab's name, kept for its scripts
-    """The lab's constructor signature over :class:`MLPAutoencoder`."""
+    """The lab's constructor signature over :class:`MLPAutoencoder`.
+
+    Example (the lab's own lines)::
+
+        >>> model = autoencoderMLP4Layer(N_input=784, N_bottleneck=8, N_output=784)
+        >>> model.load_state_dict(torch.load("MLP.8.pth"))
+        <All keys matched successfully>
+    """
 
     def __init__(self, N_input: int = 784, N_bottleneck: int = 8, N_output: int = 784):  # noqa: N803
         super().__init__(MLPConfig(input_dim=N_input, bottleneck=N_bottleneck, output_dim=N_output))

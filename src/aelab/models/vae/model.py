@@ -81,9 +81,14 @@ class VariationalAutoencoder(Autoencoder):
         """``n_samples x N`` importance weights log p(x, z_k) - log q(z_k|x), z_k drawn from q(z|x)
         (noise from ``generator``, a CPU one, so a seed gives the same draws on every device)."""
         mean, log_var = self.posterior(x)
-        std = (0.5 * log_var).exp()
         noise = torch.randn(n_samples, *mean.shape, generator=generator, dtype=mean.dtype).to(mean.device)
-        codes = mean + noise * std
+        return self.importance_weights(x, mean, log_var, noise)
+
+    def importance_weights(self, x: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor, noise: torch.Tensor):
+        """log p(x, z_k) - log q(z_k|x) for the codes ``z_k = mean + noise_k * std`` (``noise``:
+        ``K x N x bottleneck``), differentiable: the IWAE trains on these, eval scores with them."""
+        n_samples = len(noise)
+        codes = mean + noise * (0.5 * log_var).exp()
         log_q = -(0.5 * noise.square() + 0.5 * log_var + HALF_LOG_2PI).sum(-1)
         log_prior = -(0.5 * codes.square() + HALF_LOG_2PI).sum(-1)
         logits = self.decode_logits(codes.reshape(-1, mean.shape[1])).reshape(n_samples, len(x), -1)
