@@ -100,6 +100,8 @@ def test_models_take_images_or_flat_pixels_uint8_or_float_and_refuse_the_rest(fa
 
 
 def test_library_calls_raise_not_exit(tmp_path, tiny_sets):
+    from matplotlib.figure import Figure
+
     (tmp_path / "folder").mkdir()
     for call, words in (
         (lambda: aelab.load(tmp_path / "missing.pth"), "not found"),
@@ -117,7 +119,7 @@ def test_library_calls_raise_not_exit(tmp_path, tiny_sets):
         aelab.plot_interpolation(model, tiny_sets[1].images[0], tiny_sets[1].images[1], n_steps=4),
         aelab.plot_losses(history),
     ]
-    assert all(type(f).__name__ == "Figure" for f in figures)
+    assert all(isinstance(f, Figure) and f._repr_png_().startswith(b"\x89PNG") for f in figures)
     assert len(figures[0].axes) == 8 and len(figures[1].axes) == 6
     with pytest.raises(aelab.UserError, match="no prior to sample from"):
         aelab.plot_samples(model)
@@ -144,3 +146,10 @@ def test_library_calls_leave_signals_the_collector_and_the_backend_alone(tiny_ro
     )
     assert result.stdout.split() == ["True", "0"], result.stderr[-2000:]
     assert (tmp_path / "r.png").stat().st_size > 0
+
+
+def test_evaluate_reads_the_default_data_for_a_model_never_saved(tiny_root, tiny_sets, monkeypatch):
+    monkeypatch.chdir(tiny_root.parent)  # ./data: where a model trained here finds its data by default
+    model, _ = aelab.train(data=tiny_sets[0], epochs=1, progress=False, **SMALL)
+    scores = aelab.evaluate(model, noise_stds=[0.1], progress=False)
+    assert scores["n_images"] == len(tiny_sets[1]) and set(scores["reconstruction"]) == {"model", "PCA-4"}

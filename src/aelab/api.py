@@ -103,12 +103,14 @@ def is_model_file(path: Path) -> bool:
 
 
 def recorded_data(source):
-    """The DataConfig a model (its ``source_path``) or a checkpoint path records, else MNIST's."""
+    """The DataConfig a model loaded from a file (its ``source_path``) or a checkpoint path
+    records; MNIST's for a model that was never saved or a file that does not say."""
     from .data.sources import DataConfig
+    from .models.base import Autoencoder
     from .training import checkpoint
 
-    path = getattr(source, "source_path", source)
-    if path is None:
+    path = getattr(source, "source_path", None) if isinstance(source, Autoencoder) else source
+    if path is None:  # a model trained here and not saved: the data train() defaults to
         return DataConfig()
     if not isinstance(path, (str, Path)):
         raise UserError(f"load_data takes a data set's name or path, a checkpoint or a loaded model, not {path!r}")

@@ -58,7 +58,9 @@ def torchmetrics_image():
     try:
         from torchmetrics.functional import image
     except ImportError:
-        raise UserError("SSIM needs torchmetrics; install it with: pip install 'aelab[eval]'") from None
+        raise UserError(
+            "SSIM needs torchmetrics, a dependency of aelab; reinstall it: pip install torchmetrics"
+        ) from None
     return image
 
 

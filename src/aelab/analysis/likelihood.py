@@ -19,10 +19,12 @@ import sys
 from dataclasses import asdict, dataclass
 
 import torch
-from tqdm.auto import tqdm
 
 from ..data.noise import seeded
+from ..progress import progress_bar
 from .inference import model_device
+
+tqdm = progress_bar()
 
 BINARIZE_SEED = 0
 IMAGES_PER_CHUNK = 100

@@ -2,22 +2,38 @@
 ``matplotlib.figure.Figure`` returned to the caller.
 
 They are built without pyplot, so drawing one changes no backend and opens no window: a notebook
-shows the figure a cell returns, and a script saves it with ``fig.savefig("x.png")``.
+shows the figure a cell returns (with or without ``%matplotlib inline``), and a script saves it
+with ``fig.savefig("x.png")``.
 """
 
 from __future__ import annotations
 
 import torch
 
-from .plots import as_picture, show_image
+from .plots import FIGURE_DPI, as_picture, show_image
 
 CELL_INCHES = 1.6  # each image's side on the page
+MIN_WIDTH_INCHES = 6.0  # room for the title above a row of one or two images
+
+
+def notebook_figure(**kwargs):
+    """A Figure that a notebook cell shows when it is the cell's value, whatever the backend."""
+    from matplotlib.figure import Figure
+
+    class NotebookFigure(Figure):
+        def _repr_png_(self) -> bytes:  # Jupyter's fallback when no inline backend claims the figure
+            from io import BytesIO
+
+            buffer = BytesIO()
+            self.savefig(buffer, format="png", dpi=FIGURE_DPI, bbox_inches="tight")
+            return buffer.getvalue()
+
+    return NotebookFigure(**kwargs)
 
 
 def figure(rows: int, columns: int, title: str):
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(CELL_INCHES * columns, CELL_INCHES * rows + 0.4), layout="constrained")
+    width = max(CELL_INCHES * columns, MIN_WIDTH_INCHES)
+    fig = notebook_figure(figsize=(width, CELL_INCHES * rows + 0.4), layout="constrained")
     axes = fig.subplots(rows, columns, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
@@ -67,21 +83,46 @@ def plot_interpolation(model, a, b, n_steps: int = 8):
     return fig
 
 
-def plot_samples(model, n: int = 16, temperature: float = 1.0, seed: int | None = 0, columns: int = 8):
-    """``n`` new images drawn from a variational model's prior, in rows of ``columns``.
+def plot_samples(
+    model,
+    n: int = 16,
+    temperature: float = 1.0,
+    seed: int | None = 0,
+    columns: int = 8,
+    data=None,
+    components: int = 10,
+):
+    """``n`` new images in rows of ``columns``: a variational model draws from its own prior (and
+    ignores ``data`` and ``components``); any other model from a ``components``-component Gaussian
+    mixture fitted to the codes of ``data`` (an ImageSet, best the split it was trained on), the
+    fit seeded by ``seed`` (0 when ``seed`` is None) and ``temperature`` scaling each draw's
+    deviation from its component's mean.
 
     Example::
 
         >>> fig = aelab.plot_samples(vae, n=32)
+        >>> fig = aelab.plot_samples(mlp, n=32, data=train_set, components=10)
     """
     from ..errors import UserError
 
-    if not model.variational:
-        raise UserError(f"a {model.config.family} model has no prior to sample from; use a variational family")
-    generator = torch.Generator().manual_seed(seed) if seed is not None else None
-    images = model.sample(n, temperature, generator)
+    if model.variational:
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        images = model.sample(n, temperature, generator)
+        source = "samples"
+    else:
+        if data is None:
+            raise UserError(
+                f"a {model.config.family} model has no prior to sample from; pass data= (its training "
+                "images) to sample from a Gaussian mixture fitted to their codes, or use a variational family"
+            )
+        from .evaluation import check_compatible
+        from .mixture import sample_images
+
+        check_compatible(model, data)
+        images, mixture, _ = sample_images(model, data, n, components, temperature, 0 if seed is None else seed)
+        source = f"{mixture.components}-component mixture samples"
     rows = -(-n // columns)
-    fig, axes = figure(rows, min(columns, n), f"{model.config.layer_sizes}: samples at temperature {temperature:g}")
+    fig, axes = figure(rows, min(columns, n), f"{model.config.layer_sizes}: {source} at temperature {temperature:g}")
     for index, image in enumerate(images):
         show_image(axes.flat[index], as_picture(image, model.config.image_shape))
     return fig
@@ -95,10 +136,8 @@ def plot_losses(history, title: str = "training loss"):
         >>> model, history = aelab.train(epochs=5)
         >>> fig = aelab.plot_losses(history)
     """
-    from matplotlib.figure import Figure
-
     losses = list(getattr(history, "losses", history))
-    fig = Figure(figsize=(6, 3.5), layout="constrained")
+    fig = notebook_figure(figsize=(6, 3.5), layout="constrained")
     ax = fig.subplots()
     ax.plot(range(1, len(losses) + 1), losses, marker="." if len(losses) < 60 else None)
     ax.set_xlabel("epoch")

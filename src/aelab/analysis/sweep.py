@@ -14,10 +14,10 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from ..data.images import ImageSet
 from ..models.config import DEFAULT_FAMILY
+from ..progress import progress_bar
 from ..training.config import RunConfig
 from ..training.run import build_trainer, save_run
 from ..training.runtime import Runtime
@@ -25,6 +25,8 @@ from ..training.trainer import Trainer
 from .evaluation import model_reconstructor
 from .inference import EVAL_BATCH, psnr_per_image
 from .pca import PCA, PCAReconstructor, fit_pca
+
+tqdm = progress_bar()
 
 
 @dataclass

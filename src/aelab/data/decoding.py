@@ -114,7 +114,9 @@ def decode_chunk(paths: list[str], image_size):
 def decode_files(paths: list[str], image_size, progress: bool) -> list:
     """Every file decoded, in order, in chunks (:func:`decode_chunk`), over all cores when there are enough
     files to pay for it: in processes, as Python's own work per small image holds the GIL longer than the decoder."""
-    from tqdm.auto import tqdm
+    from ..progress import progress_bar
+
+    tqdm = progress_bar()
 
     workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     bar = tqdm(

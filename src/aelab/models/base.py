@@ -107,7 +107,7 @@ class Autoencoder(nn.Module):
         the result is ``n_steps x output_dim``.
         """
         if n_steps < 2:
-            raise ValueError(f"n_steps must be at least 2 to include both endpoints, got {n_steps}")
+            raise InputError(f"n_steps must be at least 2 to include both endpoints, got {n_steps}")
         # One image per call, as a reconstruction is computed: batched matmuls may round
         # differently, and the endpoints should be exactly the two reconstructions.
         code_a, code_b = self.encode(self.batch_of_one(x_a)), self.encode(self.batch_of_one(x_b))

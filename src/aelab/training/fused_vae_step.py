@@ -70,6 +70,8 @@ class FusedVAEStep(HandWrittenStep):
             return f"a {model_config.family} model"
         if config.precision == "bf16":
             return f"a {model_config.family} model in bf16"
+        if model_config.prior != "standard":  # its KL term has no closed form to differentiate by hand
+            return f"a {model_config.family} model with a {model_config.prior} prior"
         return None
 
     @classmethod

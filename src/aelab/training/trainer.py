@@ -14,17 +14,19 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import torch
-from tqdm.auto import tqdm
 
 from ..errors import UserError
 from ..models import registry
 from ..models.base import Autoencoder
+from ..progress import progress_bar
 from .batches import MemoryBatches
 from .config import RunConfig, TrainConfig
 from .cuda_graph import GraphedStep, portable_state
 from .distributed import SingleProcess
 from .plain_loop import AutogradStep, TrainingLoss, make_optimizer, make_scheduler, run_epoch
 from .runtime import Runtime
+
+tqdm = progress_bar()
 
 
 @dataclass

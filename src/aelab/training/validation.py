@@ -117,7 +117,9 @@ def plain_weights_config(state: dict) -> ModelConfig:
 
 
 def model_config(saved, what: str, require_all: bool) -> ModelConfig:
-    """A saved ``ModelConfig``; fields it lacks take their defaults unless ``require_all``."""
+    """A saved ``ModelConfig``; fields it lacks take their defaults, except, with ``require_all``
+    (a run state), those every family has had from the start: a family's later fields (a prior,
+    say) take their defaults in files written before them."""
     if not isinstance(saved, dict):
         raise Invalid(f"its {what} is a {type(saved).__name__}, not a dict")
     name = saved.get("family", DEFAULT_FAMILY)
@@ -128,7 +130,7 @@ def model_config(saved, what: str, require_all: bool) -> ModelConfig:
     except registry.UnknownFamily as err:
         raise Invalid(f"invalid {what}: {err}") from None
     own = [f.name for f in fields(family.config)]
-    for name in (name for name in own if require_all and name not in saved):
+    for name in (f.name for f in fields(ModelConfig) if require_all and f.name not in saved):
         raise Invalid(f"its {what} has no {name!r}")
     values = {name: saved[name] for name in own if name in saved}
     shape = values.get("image_shape", (1, 1, 1))

@@ -16,6 +16,24 @@ from ..registry import Family, register
 # bernoulli: each pixel a coin with the decoded probability (BCE); gaussian: a fixed-spread
 # normal around the decoded value (a scaled MSE).
 LIKELIHOODS = ("bernoulli", "gaussian")
+# standard: N(0, I); vamp: the mixture of the encoder's posteriors at learnt pseudo-inputs
+# (Tomczak and Welling, 2018), a prior shaped like the codes the data gets.
+PRIORS = ("standard", "vamp")
+PSEUDO_INPUTS = 500  # the paper's K for MNIST
+MAX_PSEUDO_INPUTS = 10_000
+
+
+def pseudo_input_count(text: str) -> int:
+    """``--pseudo-inputs``: a whole number from 1 to :data:`MAX_PSEUDO_INPUTS`."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= MAX_PSEUDO_INPUTS:
+        raise ValueError(f"must be from 1 to {MAX_PSEUDO_INPUTS}, got {value}")
+    return value
+
+
 # pytorch/examples' vae: 784-400-20, Adam 1e-3 at batch 128, on dynamically binarised images.
 TUTORIAL = dict(loss="elbo", hidden=400, bottleneck=20, batch_size=128, weight_decay=0.0, binarize=True)
 BEST = dict(
@@ -46,6 +64,21 @@ class VAEConfig(ModelConfig):
     beta: float = field(
         default=1.0, metadata=option("VAEs: the weight of the KL term (default 1)", parse=non_negative_number)
     )
+    prior: str = field(
+        default="standard",
+        metadata=option(
+            "VAEs: the prior over codes, standard (N(0, I), default) or vamp (a mixture at learnt pseudo-inputs)",
+            choices=PRIORS,
+        ),
+    )
+    pseudo_inputs: int = field(
+        default=PSEUDO_INPUTS,
+        metadata=option(
+            f"VAEs with --prior vamp: how many pseudo-inputs (default {PSEUDO_INPUTS})",
+            parse=pseudo_input_count,
+            metavar="K",
+        ),
+    )
 
     def __post_init__(self):
         super().__post_init__()
@@ -58,6 +91,11 @@ class VAEConfig(ModelConfig):
         if not math.isfinite(beta) or beta < 0:
             raise ValueError(f"beta must be a finite number of at least 0, got {self.beta!r}")
         object.__setattr__(self, "beta", beta)
+        if self.prior not in PRIORS:
+            raise ValueError(f"prior must be one of {', '.join(PRIORS)}, got {self.prior!r}")
+        k = self.pseudo_inputs
+        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_PSEUDO_INPUTS:
+            raise ValueError(f"pseudo_inputs must be a whole number from 1 to {MAX_PSEUDO_INPUTS}, got {k!r}")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ..base import Autoencoder
 from ..bodies import conv_decoder, conv_encoder, mlp_decoder, mlp_encoder
@@ -23,6 +24,8 @@ from . import VAEConfig
 # reconstruction term outweighs the KL term at about the MSE a good autoencoder reaches.
 GAUSSIAN_STD = 0.1
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+PSEUDO_INIT_STD = 0.1  # pseudo-inputs start as faint noise around mid-grey, and learn their way to digits
+PRIOR_CHUNK_FLOATS = 2**24  # codes x components x code numbers held at once by a VampPrior's log p(z)
 
 
 class VariationalAutoencoder(Autoencoder):
@@ -35,6 +38,8 @@ class VariationalAutoencoder(Autoencoder):
         encoder, decoder = (conv_encoder, conv_decoder) if self.channels_last else (mlp_encoder, mlp_decoder)
         self.encoder = encoder(config, 2 * config.bottleneck)
         self.decoder = decoder(config)
+        if config.prior == "vamp":  # pixels of the pseudo-inputs, as logits: a sigmoid keeps them in [0, 1]
+            self.pseudo_logits = nn.Parameter(PSEUDO_INIT_STD * torch.randn(config.pseudo_inputs, config.input_dim))
 
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """q(z|x): its mean and log-variance, each ``N x bottleneck``."""
@@ -61,20 +66,51 @@ class VariationalAutoencoder(Autoencoder):
         """KL(q(z|x) || N(0, I)) per image, in closed form."""
         return 0.5 * (mean.square() + log_var.exp() - 1 - log_var).sum(-1)
 
+    def prior_components(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """A VampPrior's components: the posterior means and log-variances at the pseudo-inputs."""
+        return self.posterior(torch.sigmoid(self.pseudo_logits))
+
+    def log_prior(self, codes: torch.Tensor) -> torch.Tensor:
+        """log p(z) of each code (any leading shape, codes last): N(0, I)'s, or the VampPrior's
+        ``log (1/K) sum_k N(z; mean_k, var_k)``, in chunks so K components never fill memory."""
+        if self.config.prior == "standard":
+            return -(0.5 * codes.square() + HALF_LOG_2PI).sum(-1)
+        means, log_vars = self.prior_components()
+        flat = codes.reshape(-1, codes.shape[-1])
+        rows = max(1, PRIOR_CHUNK_FLOATS // means.numel())
+        parts = [
+            torch.logsumexp(
+                -(0.5 * ((chunk[:, None] - means) ** 2 / log_vars.exp() + log_vars) + HALF_LOG_2PI).sum(-1), dim=1
+            )
+            for chunk in flat.split(rows)
+        ]
+        return (torch.cat(parts) - math.log(len(means))).reshape(codes.shape[:-1])
+
+    def divergence(self, mean: torch.Tensor, log_var: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """KL(q(z|x) || p(z)) per image: in closed form for N(0, I), else from the draw ``noise`` gives."""
+        if self.config.prior == "standard":
+            return self.kl(mean, log_var)
+        code = mean + noise * (0.5 * log_var).exp()
+        log_q = -(0.5 * noise.square() + 0.5 * log_var + HALF_LOG_2PI).sum(-1)
+        return log_q - self.log_prior(code)
+
     def loss(self, inputs: torch.Tensor, targets: torch.Tensor, kind: str = "elbo") -> torch.Tensor:
         """The batch's mean negative ELBO, with ``beta`` on the KL term (``kind`` is for plain autoencoders)."""
         mean, log_var = self.posterior(inputs)
-        code = mean + torch.randn_like(mean) * (0.5 * log_var).exp()
+        noise = torch.randn_like(mean)
+        code = mean + noise * (0.5 * log_var).exp()
         return (
-            -self.log_likelihood(self.decode_logits(code), targets) + self.config.beta * self.kl(mean, log_var)
+            -self.log_likelihood(self.decode_logits(code), targets)
+            + self.config.beta * self.divergence(mean, log_var, noise)
         ).mean()
 
     @torch.no_grad()
     def negative_elbo(self, x: torch.Tensor) -> torch.Tensor:
         """-ELBO per image (beta 1: the bound on -log p(x)), from one posterior draw."""
         mean, log_var = self.posterior(x)
-        code = mean + torch.randn_like(mean) * (0.5 * log_var).exp()
-        return -self.log_likelihood(self.decode_logits(code), x) + self.kl(mean, log_var)
+        noise = torch.randn_like(mean)
+        code = mean + noise * (0.5 * log_var).exp()
+        return -self.log_likelihood(self.decode_logits(code), x) + self.divergence(mean, log_var, noise)
 
     @torch.no_grad()
     def log_weights(self, x: torch.Tensor, n_samples: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -90,7 +126,7 @@ class VariationalAutoencoder(Autoencoder):
         n_samples = len(noise)
         codes = mean + noise * (0.5 * log_var).exp()
         log_q = -(0.5 * noise.square() + 0.5 * log_var + HALF_LOG_2PI).sum(-1)
-        log_prior = -(0.5 * codes.square() + HALF_LOG_2PI).sum(-1)
+        log_prior = self.log_prior(codes)
         logits = self.decode_logits(codes.reshape(-1, mean.shape[1])).reshape(n_samples, len(x), -1)
         return self.log_likelihood(logits, x.reshape(1, len(x), -1).expand_as(logits)) + log_prior - log_q
 
@@ -98,5 +134,9 @@ class VariationalAutoencoder(Autoencoder):
     def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` new images (flat, in [0, 1]): decoded draws from the prior, its spread scaled by ``temperature``."""
         device = next(self.parameters()).device
-        codes = torch.randn(n, self.config.bottleneck, generator=generator, device=device) * temperature
-        return self.decode(codes)
+        noise = torch.randn(n, self.config.bottleneck, generator=generator).to(device) * temperature
+        if self.config.prior == "standard":
+            return self.decode(noise)
+        means, log_vars = self.prior_components()  # a component each, uniformly, then a draw from it
+        picks = torch.randint(len(means), (n,), generator=generator).to(device)
+        return self.decode(means[picks] + noise * (0.5 * log_vars[picks]).exp())
