@@ -17,7 +17,8 @@ Example::
 __version__ = "0.2.0.dev0"
 
 _NAMES = {
-    **dict.fromkeys(("load", "load_data", "config", "train", "evaluate", "save", "export"), "api"),
+    **dict.fromkeys(("load", "load_data", "config", "train"), "api"),
+    **dict.fromkeys(("evaluate", "save", "export"), "api_results"),
     **dict.fromkeys(("plot_reconstructions", "plot_interpolation", "plot_samples", "plot_losses"), "analysis.pictures"),
     "ModelConfig": "models.config",
     "RunConfig": "training.config",
