@@ -1,9 +1,10 @@
 """The Python API: load, train, evaluate and draw in a few lines, from a notebook or a script.
 
 Every name here, and in :mod:`aelab.api_results` (``evaluate``, ``save``, ``export``), is also at
-the package's top level (``aelab.load``, ``aelab.train``, ...), imported on first use, so ``import aelab`` costs nothing. These calls raise
-:class:`~aelab.errors.UserError` (one sentence naming the problem and the fix) and never exit,
-install signal handlers or touch the garbage collector: that is the command line's business.
+the package's top level (``aelab.load``, ``aelab.train``, ...), imported on first use, so
+``import aelab`` costs nothing. These calls raise :class:`~aelab.errors.UserError` (one sentence
+naming the problem and the fix) and never exit, install signal handlers or touch the garbage
+collector: that is the command line's business.
 Progress bars are ``tqdm.auto`` ones, which render in Jupyter; ``progress=False`` hides them.
 
 Example::

@@ -35,7 +35,7 @@ from ..data.images import ImageSet, PerImagePictures
 from ..data.sources import ALL_FILES, DATASETS, DataConfig
 from ..models.config import ModelConfig
 from ..models.mlp.model import autoencoderMLP4Layer, init_lab_weights
-from ..training.config import RunConfig, TrainConfig
+from ..training.config import RunConfig
 from ..training.runtime import Runtime, make_runtime
 from .inference import mean_mse
 from .turns import OurTrainer, Totals, take_turns
@@ -148,15 +148,16 @@ class GemmRoofline:
                 self._all_products()
 
 
-def model_for(images: ImageSet) -> ModelConfig:
-    """The lab's network, as wide at each end as ``images`` have pixels."""
-    return ModelConfig(input_dim=images.n_pixels, output_dim=images.n_pixels, image_shape=images.image_shape)
+def lab_run(data: BenchData, train_set: ImageSet, seed: int, epochs: int, precision: str = "fp32") -> RunConfig:
+    """The lab's recipe and network, as ``train.py`` builds them for these images."""
+    return RunConfig.create(
+        image_shape=train_set.image_shape, data=data.config, epochs=epochs, seed=seed, precision=precision
+    )
 
 
 def our_trainer(data: BenchData, train_set: ImageSet, seed: int, runtime: Runtime, epochs: int) -> OurTrainer:
     """Our Trainer on the lab's recipe, as ``train.py`` sets it up: the in-memory path, the fused step."""
-    train = TrainConfig(epochs=epochs, seed=seed, precision=runtime.precision)
-    run = RunConfig(model=model_for(train_set), data=data.config, train=train)
+    run = lab_run(data, train_set, seed, epochs, runtime.precision)
     return OurTrainer(f"our trainer, {runtime.precision}", run, train_set, runtime)
 
 
@@ -233,7 +234,10 @@ def run_benchmark(
     test = test_set.floats(runtime.device)
     runtimes = {p: make_runtime(device, p) for p in precisions}
     ours = {p: our_trainer(data, train_set, seed, runtimes[p], epochs) for p in precisions}
-    rooflines = {p: GemmRoofline(runtimes[p], len(train_set), epochs, model_for(train_set)) for p in precisions}
+    rooflines = {
+        p: GemmRoofline(runtimes[p], len(train_set), epochs, lab_run(data, train_set, seed, epochs).model)
+        for p in precisions
+    }
     # Last, so the global generator its DataLoader shuffles with is where the lab's script has it.
     lab = LabScriptPipeline(data, train_set, seed, runtime, epochs if lab_epochs is None else lab_epochs)
     totals = take_turns([lab, *ours.values(), *rooflines.values()], runtime)
