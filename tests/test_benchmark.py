@@ -88,3 +88,14 @@ def test_more_lab_epochs_than_epochs_are_refused(tiny_root, tmp_path, capsys):
         == 2
     )
     assert "pass at most --epochs" in capsys.readouterr().err
+
+
+def test_the_default_output_folder_is_not_the_repositorys_bench(tmp_path, monkeypatch):
+    from aelab.cli import bench, build_parser
+    from aelab.errors import UserError
+
+    monkeypatch.chdir(tmp_path)
+    parsed = build_parser().parse_args(["bench", "--epochs", "1", "--lab-epochs", "2"])
+    with pytest.raises(UserError, match="--lab-epochs 2 is more than --epochs 1"):
+        bench.run(parsed)  # refused before any training, once the output folder is settled
+    assert (tmp_path / "runs" / "bench").is_dir() and not (tmp_path / "bench").exists()

@@ -189,3 +189,23 @@ def test_real_divergence_in_a_real_process(tiny_root, tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "training diverged: epoch 1 loss is nan" in lines[0], result.stderr
     assert "nothing was saved" in lines[0] and not save.exists()
+
+
+CLOSED_READER = """
+import os, sys
+read, write = os.pipe()
+os.close(read)  # the reader is gone before the first line: every write meets a closed pipe
+os.dup2(write, 1)
+from aelab.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_closed_pipe_ends_quietly(tiny_checkpoint, tiny_root):
+    # `aelab eval ... | head -3`; unbuffered, the first line meets the closed pipe, as a long output
+    # does once the pipe is full.
+    argv = ["eval", "-l", str(tiny_checkpoint), "--data-root", str(tiny_root)]
+    result = subprocess.run(
+        [sys.executable, "-u", "-c", CLOSED_READER, *argv], capture_output=True, text=True, timeout=240
+    )
+    assert result.returncode == 141 and result.stderr == "", result.stderr[-2000:]

@@ -2,6 +2,7 @@
 
 EXIT_USAGE = 2
 INTERRUPTED_EXIT = 130  # what shells report for a program stopped by Ctrl-C (128 + SIGINT)
+CLOSED_PIPE_EXIT = 141  # what shells report for a writer whose reader went away (128 + SIGPIPE)
 
 
 class UserError(Exception):

@@ -13,6 +13,7 @@ from ..models import registry
 from ..training.config import PRECISIONS, RECIPE_NAMES
 from .args import add_data_args, data_config, positive_int, seed
 
+DEFAULT_OUT = Path("runs/bench")
 NAME = "bench"
 HELP = "time the lab's pipeline against ours and write a table"
 DESCRIPTION = (
@@ -61,9 +62,10 @@ def configure(p):
     p.add_argument(
         "--out",
         type=Path,
-        default=Path("bench"),
+        default=None,
         metavar="DIR",
-        help="writes results.md and results.json here (default bench/)",
+        help=f"writes results.md and results.json here (default {DEFAULT_OUT}/, made if missing; a folder you "
+        "name must exist)",
     )
     p.set_defaults(run=run)
 
@@ -71,6 +73,9 @@ def configure(p):
 def run(args) -> int:
     from ..analysis.benchmark import BenchData, run_benchmark
 
+    if args.out is None:  # not the repository's bench/, whose results are committed
+        args.out = DEFAULT_OUT
+        DEFAULT_OUT.mkdir(parents=True, exist_ok=True)
     stem = f"results-{args.model}-{args.recipe}" if args.model else "results"
     md_path, json_path = args.out / f"{stem}.md", args.out / f"{stem}.json"
     check_writable(md_path, "results")

@@ -11,11 +11,12 @@ import _thread
 import contextlib
 import gc
 import importlib
+import os
 import signal
 import sys
 import threading
 
-from ..errors import INTERRUPTED_EXIT, UserError
+from ..errors import CLOSED_PIPE_EXIT, INTERRUPTED_EXIT, UserError
 from ..training.processes import is_main_process, is_single_process
 
 # How allocators word running out of memory, when they raise a RuntimeError rather than MemoryError.
@@ -102,6 +103,9 @@ def run(make_parser, argv: list[str] | None) -> int:
         return report(prog, " ".join(str(err).splitlines()), err.exit_code)  # a file name may hold a line break
     except KeyboardInterrupt:
         return report(prog, "interrupted", INTERRUPTED_EXIT, error=False)
+    except BrokenPipeError:  # `aelab eval ... | head -3`: the reader has all it wants
+        silence_stdout()
+        return CLOSED_PIPE_EXIT
     except Exception as err:
         if watch.seen:  # a library stopped mid-import by Ctrl-C may fail in its own way
             return report(prog, "interrupted", INTERRUPTED_EXIT, error=False)
@@ -123,6 +127,13 @@ def run(make_parser, argv: list[str] | None) -> int:
         # process group, whose threads abort the process if the interpreter ends first.
         if is_single_process():
             gc.freeze()
+
+
+def silence_stdout() -> None:
+    """Point stdout at the null device, so the interpreter's last flush finds no closed pipe to
+    complain about."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def report(prog: str, message: str, exit_code: int, error: bool = True) -> int:
