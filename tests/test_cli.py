@@ -274,3 +274,37 @@ def test_gz_copies_are_unpacked(tmp_path):
         (raw / f"{f.name}.gz").write_bytes(gzip.compress(f.read_bytes()))
         f.unlink()
     assert main(["train", "-e", "1", "-b", "128", "-s", str(tmp_path / "m.pth"), "--data-root", str(root)]) == 0
+
+
+def test_every_path_flag_expands_the_home_folder(tmp_path, monkeypatch):
+    from conftest import write_mnist
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    write_mnist(tmp_path / "my data")
+    (tmp_path / "my runs").mkdir()
+    args = ["-z", "2", "--hidden", "8", "-e", "1", "-b", "64", "--no-progress", "--data-root", "~/my data"]
+    assert script_main("train", [*args, "-s", "~/my runs/m.pth", "-p", "~/my runs/loss.png"]) == 0
+    assert (tmp_path / "my runs" / "m.pth").is_file() and (tmp_path / "my runs" / "loss.png").is_file()
+    assert not (tmp_path / "~").exists() and not Path("~").exists()
+    out = tmp_path / "my runs" / "figures"
+    assert (
+        script_main(
+            "lab",
+            [
+                "-l",
+                "~/my runs/m.pth",
+                "--data-root",
+                "~/my data",
+                "--index",
+                "1",
+                "--pair",
+                "0",
+                "1",
+                "--out",
+                "~/my runs/figures",
+                "--no-show",
+            ],
+        )
+        == 0
+    )
+    assert (out / "reconstruction.png").is_file()

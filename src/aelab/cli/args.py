@@ -6,13 +6,25 @@ import argparse
 import math
 import sys
 from dataclasses import fields, replace
+from pathlib import Path
 
 from ..data.sources import CHANNEL_CHOICES, DATASETS, DataConfig, dataset_spec
 from ..errors import EXIT_USAGE, UserError
 from ..training.processes import SEED_LIMIT, is_main_process
 
+# Every flag that names a file or folder; ``~`` in them is the user's home, as in a shell.
+PATH_FLAGS = ("load", "compare_to", "json", "out", "save", "plot", "data_root", "cache_dir", "log_dir")
+
 
 class Parser(argparse.ArgumentParser):
+    def parse_known_args(self, args=None, namespace=None):
+        parsed, rest = super().parse_known_args(args, namespace)
+        for name in PATH_FLAGS:
+            value = getattr(parsed, name, None)
+            if isinstance(value, (str, Path)):
+                setattr(parsed, name, type(value)(Path(value).expanduser()))
+        return parsed, rest
+
     def error(self, message: str):
         if is_main_process():  # under torchrun every process parses the same flags; one reports
             one_line = " ".join(message.splitlines())  # a value given may hold a line break

@@ -70,9 +70,7 @@ class VQVAEConfig(ConvConfig):
     bottleneck: int | None = None
     codebook_size: int = field(
         default=CODEBOOK_SIZE,
-        metadata=option(
-            f"VQ-VAEs: rows of the codebook (default {CODEBOOK_SIZE})", parse=codebook_size, metavar="K"
-        ),
+        metadata=option(f"VQ-VAEs: rows of the codebook (default {CODEBOOK_SIZE})", parse=codebook_size, metavar="K"),
     )
     code_dim: int = field(
         default=CODE_DIM,
@@ -80,9 +78,7 @@ class VQVAEConfig(ConvConfig):
     )
     commitment: float = field(
         default=COMMITMENT,
-        metadata=option(
-            f"VQ-VAEs: weight of the commitment loss (default {COMMITMENT})", parse=non_negative_number
-        ),
+        metadata=option(f"VQ-VAEs: weight of the commitment loss (default {COMMITMENT})", parse=non_negative_number),
     )
     codebook_update: str = field(
         default="ema",
