@@ -308,3 +308,19 @@ def test_every_path_flag_expands_the_home_folder(tmp_path, monkeypatch):
         == 0
     )
     assert (out / "reconstruction.png").is_file()
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["train", "-p", "loss.txt"], ["plot", "loss.txt", "no image format", ".png"]),
+        (["train", "--model", "vae", "--beta", "1e308"], ["--beta", "at most 1e+06"]),
+    ],
+)
+def test_output_types_and_huge_weights_are_refused_before_any_work(tmp_path, monkeypatch, capsys, argv, words):
+    from test_eval import assert_one_line_error, run_cli
+
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(capsys, *argv, "-s", "m.pth", "--data-root", tmp_path / "nothing")
+    assert_one_line_error(code, err, *words)
+    assert not (tmp_path / "m.pth").exists()

@@ -28,6 +28,22 @@ def check_writable(path: str | Path, what: str) -> Path:
     return path
 
 
+# What matplotlib's Agg canvas writes, by suffix (its own list, kept here so no check imports it).
+IMAGE_SUFFIXES = ("png", "pdf", "svg", "svgz", "eps", "ps", "jpg", "jpeg", "tif", "tiff", "webp", "pgf", "raw", "rgba")
+
+
+def check_image_path(path: str | Path, what: str) -> Path:
+    """:func:`check_writable`, and a suffix a figure can be saved as: said before the work, not after it."""
+    path = check_writable(path, what)
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix and suffix not in IMAGE_SUFFIXES:
+        raise UserError(
+            f"{what} {path} has the suffix .{suffix}, which is no image format; use .png "
+            f"(or one of {', '.join('.' + s for s in IMAGE_SUFFIXES[1:8])}, ...)"
+        )
+    return path
+
+
 def prepare_output_folder(out: Path, names, what: str) -> None:
     """Make ``out`` (one level) and check each ``out/name`` is writable, before any work."""
     out = Path(out)

@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 
 from ..errors import UserError
-from ..files import check_writable
+from ..files import check_image_path
 from .args import add_data_args, load_data, number, positive_int, seed
 
 NAME = "sample"
@@ -75,7 +75,7 @@ def run(args) -> int:
     from ..analysis.plots import image_grid, pyplot, save_figure
     from ..training import checkpoint
 
-    check_writable(args.out, "sample grid")
+    check_image_path(args.out, "sample grid")
     model = checkpoint.load_model(args.load)
     if model.variational:
         if args.components is not None:

@@ -6,7 +6,7 @@ import sys
 import time
 
 from ..errors import UserError
-from ..files import PathLock, check_writable, remove_stale_temp_files
+from ..files import PathLock, check_image_path, check_writable, remove_stale_temp_files
 from ..models import registry
 from ..models.config import DEFAULT_FAMILY
 from ..training.config import DEVICES, RECIPE_NAMES, RunConfig, settle
@@ -89,7 +89,7 @@ def train(args, dist) -> int:
     # Only the main process writes files, so only its file system is checked and read.
     save_path = dist.from_main(lambda: check_writable(args.save, "checkpoint"))
     if args.plot:
-        dist.from_main(lambda: check_writable(args.plot, "plot"))
+        dist.from_main(lambda: check_image_path(args.plot, "plot"))
     data = data_config(args)
     settings = {**run_settings(args), "epochs": args.epochs, "seed": dist.shared_seed(args.seed)}
     settle(args.family, args.recipe, data, settings)  # a wrong flag stops the run before any data is read

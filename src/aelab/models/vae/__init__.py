@@ -16,6 +16,17 @@ from ..registry import Family, register
 # bernoulli: each pixel a coin with the decoded probability (BCE); gaussian: a fixed-spread
 # normal around the decoded value (a scaled MSE).
 LIKELIHOODS = ("bernoulli", "gaussian")
+MAX_BETA = 1e6  # far past any useful KL weight, and well inside what float32 losses hold
+
+
+def kl_weight(text: str) -> float:
+    """``--beta``: a finite number from 0 to :data:`MAX_BETA`."""
+    value = non_negative_number(text)
+    if value > MAX_BETA:
+        raise ValueError(f"must be at most {MAX_BETA:g}, got {text}")
+    return value
+
+
 # standard: N(0, I); vamp: the mixture of the encoder's posteriors at learnt pseudo-inputs
 # (Tomczak and Welling, 2018), a prior shaped like the codes the data gets.
 PRIORS = ("standard", "vamp")
@@ -61,9 +72,7 @@ class VAEConfig(ModelConfig):
             "VAEs: the decoder's distribution, bernoulli (default; BCE) or gaussian (scaled MSE)", choices=LIKELIHOODS
         ),
     )
-    beta: float = field(
-        default=1.0, metadata=option("VAEs: the weight of the KL term (default 1)", parse=non_negative_number)
-    )
+    beta: float = field(default=1.0, metadata=option("VAEs: the weight of the KL term (default 1)", parse=kl_weight))
     prior: str = field(
         default="standard",
         metadata=option(
@@ -88,8 +97,8 @@ class VAEConfig(ModelConfig):
             raise ValueError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, got {self.likelihood!r}")
         exact = isinstance(self.beta, float) or type(self.beta) is int and abs(self.beta) < 2**53
         beta = float(self.beta) if exact else math.nan  # not a number, or an int no float holds exactly
-        if not math.isfinite(beta) or beta < 0:
-            raise ValueError(f"beta must be a finite number of at least 0, got {self.beta!r}")
+        if not math.isfinite(beta) or not 0 <= beta <= MAX_BETA:
+            raise ValueError(f"beta must be a number from 0 to {MAX_BETA:g}, got {self.beta!r}")
         object.__setattr__(self, "beta", beta)
         if self.prior not in PRIORS:
             raise ValueError(f"prior must be one of {', '.join(PRIORS)}, got {self.prior!r}")
