@@ -114,6 +114,35 @@ def non_negative_number(text: str) -> float:
     return value
 
 
+def whole_number(low: int, high: int, why: str = ""):
+    """A flag's parser for a whole number from ``low`` to ``high`` (``why``: a reason for the bounds,
+    said when they are broken).
+
+    Example::
+
+        draws = field(default=5, metadata=option("draws per image", parse=whole_number(1, 1000)))
+    """
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise ValueError(f"must be from {low} to {high}{why}, got {value}")
+        return value
+
+    parse.__name__ = f"whole_number_{low}_{high}"
+    return parse
+
+
+def check_whole_number(value, name: str, low: int, high: int) -> int:
+    """A config field's value as a whole number from ``low`` to ``high``, or a ValueError naming it."""
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+    return value
+
+
 def family_options(config: type[ModelConfig]) -> dict[str, dict]:
     """The fields of ``config`` that the command line offers, by name, with their :func:`option`."""
     return {f.name: dict(f.metadata) for f in fields(config) if "help" in f.metadata}

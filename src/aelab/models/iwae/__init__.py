@@ -10,24 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..config import option
+from ..config import check_whole_number, option, whole_number
 from ..conv import ConvConfig
 from ..registry import Family, register
 from ..vae import BEST, TUTORIAL, VAEConfig
 
 IW_TRAIN_SAMPLES = 5  # Burda et al.'s k = 5: most of the gain over the ELBO at a fifth of k = 50's cost
 MAX_IW_TRAIN_SAMPLES = 1000  # each draw decodes the whole batch once more
-
-
-def draw_count(text: str) -> int:
-    """``--iw-train-samples``: a whole number of draws from 1 to :data:`MAX_IW_TRAIN_SAMPLES`."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a whole number") from None
-    if not 1 <= value <= MAX_IW_TRAIN_SAMPLES:
-        raise ValueError(f"must be from 1 to {MAX_IW_TRAIN_SAMPLES}, got {value}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -39,16 +28,14 @@ class IWAEConfig(VAEConfig):
         default=IW_TRAIN_SAMPLES,
         metadata=option(
             f"IWAEs: posterior draws per image in the training bound (default {IW_TRAIN_SAMPLES})",
-            parse=draw_count,
+            parse=whole_number(1, MAX_IW_TRAIN_SAMPLES),
             metavar="K",
         ),
     )
 
     def __post_init__(self):
         super().__post_init__()
-        k = self.iw_train_samples
-        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_IW_TRAIN_SAMPLES:
-            raise ValueError(f"iw_train_samples must be a whole number from 1 to {MAX_IW_TRAIN_SAMPLES}, got {k!r}")
+        check_whole_number(self.iw_train_samples, "iw_train_samples", 1, MAX_IW_TRAIN_SAMPLES)
         if self.beta != 1.0:
             raise ValueError("the importance-weighted bound has no KL weight; drop --beta (or use --model vae)")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ..config import ModelConfig, non_negative_number, option
+from ..config import ModelConfig, check_whole_number, non_negative_number, option, whole_number
 from ..conv import ConvConfig
 from ..registry import Family, register
 
@@ -32,17 +32,6 @@ def kl_weight(text: str) -> float:
 PRIORS = ("standard", "vamp")
 PSEUDO_INPUTS = 500  # the paper's K for MNIST
 MAX_PSEUDO_INPUTS = 10_000
-
-
-def pseudo_input_count(text: str) -> int:
-    """``--pseudo-inputs``: a whole number from 1 to :data:`MAX_PSEUDO_INPUTS`."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a whole number") from None
-    if not 1 <= value <= MAX_PSEUDO_INPUTS:
-        raise ValueError(f"must be from 1 to {MAX_PSEUDO_INPUTS}, got {value}")
-    return value
 
 
 # pytorch/examples' vae: 784-400-20, Adam 1e-3 at batch 128, on dynamically binarised images.
@@ -84,7 +73,7 @@ class VAEConfig(ModelConfig):
         default=PSEUDO_INPUTS,
         metadata=option(
             f"VAEs with --prior vamp: how many pseudo-inputs (default {PSEUDO_INPUTS})",
-            parse=pseudo_input_count,
+            parse=whole_number(1, MAX_PSEUDO_INPUTS),
             metavar="K",
         ),
     )
@@ -102,9 +91,7 @@ class VAEConfig(ModelConfig):
         object.__setattr__(self, "beta", beta)
         if self.prior not in PRIORS:
             raise ValueError(f"prior must be one of {', '.join(PRIORS)}, got {self.prior!r}")
-        k = self.pseudo_inputs
-        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_PSEUDO_INPUTS:
-            raise ValueError(f"pseudo_inputs must be a whole number from 1 to {MAX_PSEUDO_INPUTS}, got {k!r}")
+        check_whole_number(self.pseudo_inputs, "pseudo_inputs", 1, MAX_PSEUDO_INPUTS)
 
 
 @dataclass(frozen=True)
