@@ -20,7 +20,7 @@ from typing import Any
 from ..errors import UserError
 
 # The families that ship with the package; each registers itself when imported.
-BUILTIN = ("aelab.models.mlp", "aelab.models.conv", "aelab.models.vae", "aelab.models.iwae", "aelab.models.vqvae")
+BUILTIN = ("aelab.models.mlp", "aelab.models.conv", "aelab.models.vae", "aelab.models.iwae")
 RECIPE_NAMES = ("lab", "best")
 _FAMILIES: dict[str, Family] = {}
 
