@@ -21,8 +21,10 @@ class Parser(argparse.ArgumentParser):
         parsed, rest = super().parse_known_args(args, namespace)
         for name in PATH_FLAGS:
             value = getattr(parsed, name, None)
-            if isinstance(value, (str, Path)):
-                setattr(parsed, name, type(value)(Path(value).expanduser()))
+            if isinstance(value, Path):
+                setattr(parsed, name, value.expanduser())
+            elif isinstance(value, str) and value.startswith("~"):  # others stay as given, ./ and all
+                setattr(parsed, name, str(Path(value).expanduser()))
         return parsed, rest
 
     def error(self, message: str):
