@@ -23,6 +23,8 @@ def small_shape(family: str) -> dict:
     """Small layers for every family: the lab's MLP at z=4, the others narrower, conv bodies two stages."""
     own = {f.name for f in fields(registry.get(family).config)}
     shape = dict(bottleneck=4) if family == "mlp" else dict(hidden=64, bottleneck=4)
+    if "code_dim" in own:  # a vq-vae's code size is its grid's: code_dim per cell
+        shape = dict(code_dim=2, codebook_size=16)
     return {**shape, **({"conv_channels": (8, 16)} if "conv_channels" in own else {})}
 
 

@@ -27,7 +27,9 @@ def own_fields(family: str) -> set[str]:
 
 # Small stages for the conv-bodied families, so their runs take seconds.
 SMALL = {
-    family: ["--conv-channels", "4,8"] if "conv_channels" in own_fields(family) else [] for family in registry.names()
+    family: (["--conv-channels", "4,8"] if "conv_channels" in own_fields(family) else [])
+    + (["--code-dim", "2", "--codebook-size", "16"] if "code_dim" in own_fields(family) else [])
+    for family in registry.names()
 }
 SHAPES = [
     dict(),
@@ -40,7 +42,8 @@ def config_of(family: str, **shape) -> ModelConfig:
     if family == "mlp":  # the lab's network has one hidden layer each side
         shape.pop("depth", None)
     shape = {k: v for k, v in shape.items() if k in own_fields(family)}
-    return ModelConfig(family=family, hidden=24, bottleneck=3, **shape)
+    sized = {} if "code_dim" in own_fields(family) else {"bottleneck": 3}  # a vq-vae's grid sets its code size
+    return ModelConfig(family=family, hidden=24, **sized, **shape)
 
 
 @pytest.mark.parametrize("family", registry.names())
@@ -137,8 +140,7 @@ def train_family(root, path, family, *extra):
         [
             "--model",
             family,
-            "-z",
-            "3",
+            *([] if "code_dim" in own_fields(family) else ["-z", "3"]),
             "--hidden",
             "16",
             "-b",

@@ -20,7 +20,7 @@ from typing import Any
 from ..errors import UserError
 
 # The families that ship with the package; each registers itself when imported.
-BUILTIN = ("aelab.models.mlp", "aelab.models.conv", "aelab.models.vae", "aelab.models.iwae")
+BUILTIN = ("aelab.models.mlp", "aelab.models.conv", "aelab.models.vae", "aelab.models.iwae", "aelab.models.vqvae")
 RECIPE_NAMES = ("lab", "best")
 _FAMILIES: dict[str, Family] = {}
 
@@ -101,8 +101,7 @@ def load_builtin() -> None:
 
 def names() -> tuple[str, ...]:
     """Every registered family's name, the package's own first."""
-    load_builtin()
-    return tuple(_FAMILIES)
+    return tuple(family.name for family in families())
 
 
 def get(name: str) -> Family:
@@ -113,8 +112,15 @@ def get(name: str) -> Family:
 
 
 def families() -> list[Family]:
+    """Every registered family: the package's own in :data:`BUILTIN`'s order (whatever imported
+    them first), then the others as they registered, so lists and messages never change order."""
     load_builtin()
-    return list(_FAMILIES.values())
+
+    def place(family: Family) -> int:
+        module = family.config.__module__
+        return BUILTIN.index(module) if module in BUILTIN else len(BUILTIN)
+
+    return sorted(_FAMILIES.values(), key=place)
 
 
 def build(config, initialize: bool = True):
