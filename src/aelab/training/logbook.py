@@ -11,6 +11,7 @@ No torch at import: the command line imports this module only to run.
 from __future__ import annotations
 
 import csv
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -67,6 +68,16 @@ def hparams_of(run) -> dict:
     return flat
 
 
+def after_the_last_events(folder: Path) -> None:
+    """Wait, at most a second, until the clock is past the folder's newest event file. Readers take
+    the files in name order, and a name is the second it was opened then an unpadded counter, so
+    a file opened in the same second by the same process could sort before an older one (``10``
+    before ``9``), and its purge of lost epochs would be read first and undone."""
+    stamps = [int(p.name.split(".")[3]) for p in folder.glob("events.out.tfevents.*") if p.name.split(".")[3].isdigit()]
+    while stamps and time.time() < max(stamps) + 1:
+        time.sleep(0.05)
+
+
 class RunLog:
     """The log of one run in ``folder``; ``history`` is the resumed run's, None for a new run.
 
@@ -83,6 +94,7 @@ class RunLog:
         self.folder.mkdir(exist_ok=True)
         # TensorBoard drops the folder's events from this step on: those of epochs the checkpoint lost.
         purge_step = resumed_epoch + 1 if history is not None else None
+        after_the_last_events(self.folder)
         self.writer = summary_writer_class()(str(self.folder), purge_step=purge_step)
         self.write_hparams(hparams_of(run))
         samples = test_set.images[:SAMPLE_COUNT]
